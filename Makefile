@@ -23,7 +23,9 @@ RDK_LIBDIR := $(shell $(PKG) --variable=libdir rdkafka 2>/dev/null)
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes \
         -Wmissing-prototypes -Wformat=2 -Wvla
 CFLAGS ?= -O2 -g
-CPPFLAGS += -D_GNU_SOURCE -Icommon $(shell $(PKG) --cflags $(PKGS) 2>/dev/null)
+# Library headers as system headers: their warnings are not ours.
+CPPFLAGS += -D_GNU_SOURCE -Icommon \
+    $(patsubst -I%,-isystem %,$(shell $(PKG) --cflags $(PKGS) 2>/dev/null))
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(CPPFLAGS)
 LDLIBS += $(shell $(PKG) --libs $(PKGS) 2>/dev/null) -lm
 LDFLAGS += $(if $(RDK_LIBDIR),-Wl,-rpath,$(RDK_LIBDIR))
