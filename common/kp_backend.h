@@ -53,8 +53,9 @@ typedef struct kp_backend_reply {
         int64_t input_tokens, output_tokens;
 } kp_backend_reply_t;
 
-/* Reads a 2xx reply: the first text content (anthropic), the first
- * choice's message content (openai), the whole body (http).
+/* Reads a 2xx reply: its text content blocks joined in order
+ * (anthropic), the first choice's message content (openai), the whole
+ * body, which must be UTF-8 (http).
  * Returns 0, or -1 with errstr set (a malformed body). */
 int kp_backend_parse(const kp_backend_conf_t *conf, const char *body,
                      size_t len, kp_backend_reply_t *reply, char *errstr,
@@ -77,9 +78,10 @@ int kp_backend_retryable(long http_status, CURLcode cc);
 long kp_backend_retry_after_ms(const char *value, time_t now);
 
 /* The delay before attempt number `attempt` (2 for the first retry):
- * d = backoff_ms * 2^(attempt-2) capped at backoff_max_ms, then jittered
- * uniformly within [d/2, d] from *seed; never less than retry_after_ms
- * when that is >= 0 (a server's Retry-After wins over the cap). */
+ * d = backoff_ms * 2^(attempt-2) capped at backoff_max_ms (when > 0),
+ * then jittered uniformly within [d/2, d] from *seed; never less than
+ * retry_after_ms when that is >= 0 (a server's Retry-After wins over the
+ * cap). */
 long kp_backend_backoff_ms(const kp_backend_conf_t *conf, int attempt,
                            long retry_after_ms, unsigned *seed);
 
