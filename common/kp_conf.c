@@ -202,7 +202,7 @@ static void suggest_scan(suggest_best_t *best, const kp_opt_def_t *defs,
 }
 
 static const char *suggest_pick(const suggest_best_t *best, const char *name) {
-        if (!best->name || best->dist == 0)
+        if (!best->name)
                 return NULL;
         if (best->dist <= 2 || best->dist * 3 <= strlen(name))
                 return best->name;
@@ -963,11 +963,14 @@ void kp_conf_kafka_get(const kp_conf_t *conf, size_t i, const char **key,
  * Usage
  */
 
+/* Joins words that must stay on one line in usage text. */
+#define USAGE_NBSP '\001'
+
 /* Writes `text` from column `col`, wrapping at USAGE_WIDTH with
  * continuation lines starting at `indent`. */
 static void usage_wrap(FILE *out, const char *text, size_t col, size_t indent) {
         const char *p = text, *end;
-        size_t len;
+        size_t len, i;
         int first = 1;
 
         while (*p) {
@@ -986,7 +989,8 @@ static void usage_wrap(FILE *out, const char *text, size_t col, size_t indent) {
                         fputc(' ', out);
                         col++;
                 }
-                fwrite(p, 1, len, out);
+                for (i = 0; i < len; i++)
+                        fputc(p[i] == USAGE_NBSP ? ' ' : p[i], out);
                 col += len;
                 first = 0;
                 p += len;
@@ -1028,8 +1032,9 @@ static void usage_opt(FILE *out, const kp_opt_def_t *def) {
         if (def->type == KP_OPT_ENUM)
                 fprintf(hf, " (%s", def->choices);
         if (def->def && !(def->flags & (KP_OPT_F_SECRET | KP_OPT_F_FLAG)))
-                fprintf(hf, "%sdefault: %s)",
-                        def->type == KP_OPT_ENUM ? "; " : " (", def->def);
+                fprintf(hf, "%sdefault:%c%s)",
+                        def->type == KP_OPT_ENUM ? "; " : " (", USAGE_NBSP,
+                        def->def);
         else if (def->type == KP_OPT_ENUM)
                 fputc(')', hf);
         fclose(hf);
@@ -1045,6 +1050,6 @@ void kp_conf_usage(const kp_conf_t *conf, FILE *out) {
                 usage_opt(out, conf->slots[i].def);
         usage_line(out, "  -X KEY=VALUE",
                    "set a librdkafka property (repeatable), e.g. "
-                   "-X security.protocol=SASL_SSL; in the config file: "
-                   "kafka.KEY = VALUE");
+                   "-X\001security.protocol=SASL_SSL; in the config file: "
+                   "kafka.KEY\001=\001VALUE");
 }
