@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# SIGTERM with a call in flight: the worker stops fetching, lets the call
+# finish, publishes and commits its result, and exits 0; lag is 0.
+. "$(dirname "$0")/wlib.sh"
+
+start_stub
+kpool topics --partitions 1 || fail "kpool topics"
+start_worker w0
+wait_log w0 "assigned $pool.tasks"
+
+kpool submit "slow [stub:sleep=2000]" >"$work/ids" || fail "submit"
+wait_log w0 "POST /v1/messages" 10 2>/dev/null ||
+    sleep 1 # the stub logs requests only at debug level
+kill -TERM "${worker_pid[w0]}"
+wait "${worker_pid[w0]}"
+rc=$?
+[ $rc = 0 ] || fail "worker exited $rc after SIGTERM, expected 0"
+grep -q "stopping" "$work/w0.log" || fail "no stopping line in the log"
+
+id=$(cat "$work/ids")
+results_json | grep -q "\"id\":\"$id\".*\"status\":\"ok\"" ||
+    fail "the in-flight task has no result after the drain"
+kpool wait --timeout 5 || fail "lag is not 0 after a clean stop"
+echo "PASS"
