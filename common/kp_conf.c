@@ -66,6 +66,14 @@ static void *xmalloc(size_t size) {
         return p;
 }
 
+static void *xcalloc(size_t n, size_t size) {
+        void *p = calloc(n ? n : 1, size ? size : 1);
+
+        if (!p)
+                abort();
+        return p;
+}
+
 static void *xrealloc(void *p, size_t size) {
         p = realloc(p, size ? size : 1);
         if (!p)
@@ -278,67 +286,76 @@ static void err_where(char *buf, size_t size, const conf_slot_t *slot,
                 snprintf(buf, size, "%s: %s", origin, slot->def->name);
 }
 
-/* Parses `value` for `slot` into text/num. Returns 0, or -1 with a
- * message that shows the value only if the option is not secret. */
+/* How an error shows `value`: quoted, or not at all for a secret. */
+static void err_value(char *buf, size_t size, const conf_slot_t *slot,
+                      const char *value, int quote) {
+        if (slot->def->flags & KP_OPT_F_SECRET)
+                snprintf(buf, size, "the value");
+        else if (quote)
+                snprintf(buf, size, "\"%.100s\"", value);
+        else
+                snprintf(buf, size, "%.100s", value);
+}
+
+static int parse_int(const conf_slot_t *slot, const char *value,
+                     const char *where, long long *nump, char *errstr,
+                     size_t errstr_size) {
+        const kp_opt_def_t *def = slot->def;
+        char shown[128];
+        char *end;
+        long long n;
+
+        errno = 0;
+        n = strtoll(value, &end, 10);
+        if (end == value || *end || isspace((unsigned char)*value)) {
+                err_value(shown, sizeof(shown), slot, value, 1);
+                return seterr(errstr, errstr_size,
+                              "%s: %s is not an integer (%lld..%lld)", where,
+                              shown, def->min, def->max);
+        }
+        if (errno == ERANGE || n < def->min || n > def->max) {
+                err_value(shown, sizeof(shown), slot, value, 0);
+                return seterr(errstr, errstr_size,
+                              "%s: %s is out of range %lld..%lld", where, shown,
+                              def->min, def->max);
+        }
+        *nump = n;
+        return 0;
+}
+
+/* Parses `value` for `slot` into its text (owned by the caller) and
+ * number. Returns 0, or -1 with a message that shows the value only if
+ * the option is not secret. */
 static int slot_parse(const conf_slot_t *slot, const char *value,
                       const char *origin, char **textp, long long *nump,
                       char *errstr, size_t errstr_size) {
         const kp_opt_def_t *def = slot->def;
-        int secret = !!(def->flags & KP_OPT_F_SECRET);
-        char where[160];
-        char *end;
-        long long n;
+        char where[160], shown[128], num[32];
         int b;
 
         err_where(where, sizeof(where), slot, origin);
+        *nump = 0;
 
         switch (def->type) {
         case KP_OPT_STR:
                 *textp = xstrdup(value);
-                *nump = 0;
                 return 0;
 
         case KP_OPT_INT:
-                errno = 0;
-                n = strtoll(value, &end, 10);
-                if (!*value || *end || end == value ||
-                    isspace((unsigned char)*value)) {
-                        if (secret)
-                                return seterr(errstr, errstr_size,
-                                              "%s: value is not an integer "
-                                              "(%lld..%lld)",
-                                              where, def->min, def->max);
-                        return seterr(errstr, errstr_size,
-                                      "%s: \"%s\" is not an integer "
-                                      "(%lld..%lld)",
-                                      where, value, def->min, def->max);
-                }
-                if (errno == ERANGE || n < def->min || n > def->max) {
-                        if (secret)
-                                return seterr(errstr, errstr_size,
-                                              "%s: value out of range "
-                                              "%lld..%lld",
-                                              where, def->min, def->max);
-                        return seterr(errstr, errstr_size,
-                                      "%s: %s is out of range %lld..%lld",
-                                      where, value, def->min, def->max);
-                }
-                *textp = xstrdup(value);
-                *nump = n;
+                if (parse_int(slot, value, where, nump, errstr, errstr_size) ==
+                    -1)
+                        return -1;
+                snprintf(num, sizeof(num), "%lld", *nump);
+                *textp = xstrdup(num);
                 return 0;
 
         case KP_OPT_BOOL:
                 if (parse_bool(value, &b) == -1) {
-                        if (secret)
-                                return seterr(errstr, errstr_size,
-                                              "%s: value is not a boolean "
-                                              "(true/false, yes/no, "
-                                              "on/off, 1/0)",
-                                              where);
+                        err_value(shown, sizeof(shown), slot, value, 1);
                         return seterr(errstr, errstr_size,
-                                      "%s: \"%s\" is not a boolean "
-                                      "(true/false, yes/no, on/off, 1/0)",
-                                      where, value);
+                                      "%s: %s is not a boolean (true/false, "
+                                      "yes/no, on/off, 1/0)",
+                                      where, shown);
                 }
                 *textp = xstrdup(b ? "true" : "false");
                 *nump = b;
@@ -347,15 +364,11 @@ static int slot_parse(const conf_slot_t *slot, const char *value,
         case KP_OPT_ENUM:
                 *textp = enum_match(def->choices, value);
                 if (!*textp) {
-                        if (secret)
-                                return seterr(errstr, errstr_size,
-                                              "%s: value is not one of %s",
-                                              where, def->choices);
+                        err_value(shown, sizeof(shown), slot, value, 1);
                         return seterr(errstr, errstr_size,
-                                      "%s: \"%s\" is not one of %s", where,
-                                      value, def->choices);
+                                      "%s: %s is not one of %s", where, shown,
+                                      def->choices);
                 }
-                *nump = 0;
                 return 0;
         }
         abort();
@@ -428,6 +441,11 @@ static void slot_init(conf_slot_t *slot, const kp_opt_def_t *def) {
                        errstr);
                 abort();
         }
+        if (def->short_name == 'X') {
+                kp_err("kp_conf: option \"%s\" takes -X, kept for librdkafka",
+                       def->name);
+                abort();
+        }
         if ((def->flags & KP_OPT_F_FLAG) && def->type != KP_OPT_BOOL) {
                 kp_err("kp_conf: option \"%s\" is a flag but not a boolean",
                        def->name);
@@ -436,15 +454,13 @@ static void slot_init(conf_slot_t *slot, const kp_opt_def_t *def) {
 }
 
 kp_conf_t *kp_conf_new(const kp_opt_def_t *defs, size_t ndefs) {
-        kp_conf_t *conf = xmalloc(sizeof(*conf));
+        kp_conf_t *conf = xcalloc(1, sizeof(*conf));
         size_t i, j;
 
-        memset(conf, 0, sizeof(*conf));
         conf->defs = defs;
         conf->ndefs = ndefs;
         conf->nslots = kp_opts_common_count + ndefs;
-        conf->slots = xmalloc(conf->nslots * sizeof(*conf->slots));
-        memset(conf->slots, 0, conf->nslots * sizeof(*conf->slots));
+        conf->slots = xcalloc(conf->nslots, sizeof(*conf->slots));
 
         for (i = 0; i < kp_opts_common_count; i++)
                 slot_init(&conf->slots[i], &kp_opts_common[i]);
@@ -620,6 +636,9 @@ int kp_conf_load_file(kp_conf_t *conf, const char *path, char *errstr,
 
         while (getline(&line, &cap, fp) != -1) {
                 lineno++;
+                /* A UTF-8 byte order mark some editors write. */
+                if (lineno == 1 && !strncmp(line, "\xef\xbb\xbf", 3))
+                        memmove(line, line + 3, strlen(line + 3) + 1);
                 r = file_line(conf, path, lineno, line, errstr, errstr_size);
                 if (r == -1)
                         break;

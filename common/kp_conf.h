@@ -12,7 +12,15 @@
  *
  * and -X key=value on the command line passes a librdkafka property too.
  * A bad line is reported as "FILE:LINE: key: reason", with the nearest
- * known key suggested for an unknown one. */
+ * known key suggested for an unknown one.
+ *
+ * One file serves every program: a key another program's table knows is
+ * skipped, a key no table knows is an error. Flags and the environment
+ * only take the program's own options; an empty KPOOL_<NAME> counts as
+ * unset. '#' and ';' start comment lines only (a '#' inside a value is
+ * kept); a value may be double-quoted. An empty value for a KP_OPT_STR
+ * option means its default (NULL if it has none); other types reject
+ * it. A KP_OPT_F_CLIONLY key in the file is an error. */
 #ifndef KP_CONF_H
 #define KP_CONF_H
 
@@ -27,13 +35,13 @@ typedef enum {
 } kp_opt_type_t;
 
 /* Option flags. */
-#define KP_OPT_F_FLAG 0x1    /* a flag without argument (bools only) */
-#define KP_OPT_F_SECRET 0x2  /* value never printed or logged */
+#define KP_OPT_F_FLAG    0x1 /* a flag without argument (bools only) */
+#define KP_OPT_F_SECRET  0x2 /* value never printed or logged */
 #define KP_OPT_F_CLIONLY 0x4 /* not read from the file or environment */
 
 typedef struct kp_opt_def {
-        const char *name;    /* long flag, file key: "concurrency" */
-        int short_name;      /* 'b', or 0 for none */
+        const char *name; /* long flag, file key: "concurrency" */
+        int short_name;   /* 'b', or 0 for none */
         kp_opt_type_t type;
         const char *def;     /* default as text; NULL: unset */
         long long min, max;  /* bounds of a KP_OPT_INT */

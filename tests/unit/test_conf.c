@@ -471,6 +471,23 @@ static void test_integer_bounds(void **state) {
         kp_conf_destroy(conf);
 }
 
+static void test_integer_text_is_canonical(void **state) {
+        kp_conf_t *conf = worker_conf();
+        char err[256];
+
+        assert_int_equal(
+            load_args(conf, err, sizeof(err), "--concurrency", "+007", NULL),
+            0);
+        assert_int_equal(kp_conf_int(conf, "concurrency"), 7);
+        assert_string_equal(kp_conf_str(conf, "concurrency"), "7");
+        kp_conf_destroy(conf);
+
+        conf = worker_conf();
+        assert_int_equal(
+            load_args(conf, err, sizeof(err), "--concurrency", " 7", NULL), -1);
+        kp_conf_destroy(conf);
+}
+
 static void test_enum_choices(void **state) {
         kp_conf_t *conf = worker_conf();
         char err[256];
@@ -607,6 +624,18 @@ static void test_file_syntax(void **state) {
         assert_string_equal(kp_conf_str(conf, "model"), "m1");
         /* An empty text value means the default. */
         assert_string_equal(kp_conf_str(conf, "brokers"), "127.0.0.1:9092");
+        kp_conf_destroy(conf);
+}
+
+static void test_file_bom_and_crlf(void **state) {
+        const char *path = tmp_file("\xef\xbb\xbfpool = win\r\n"
+                                    "concurrency = 3\r\n");
+        kp_conf_t *conf = worker_conf();
+        char err[256];
+
+        assert_int_equal(kp_conf_load_file(conf, path, err, sizeof(err)), 0);
+        assert_string_equal(kp_conf_str(conf, "pool"), "win");
+        assert_int_equal(kp_conf_int(conf, "concurrency"), 3);
         kp_conf_destroy(conf);
 }
 
@@ -784,6 +813,7 @@ static void test_secrets_never_in_errors(void **state) {
                                            bad[i][1], NULL),
                                  -1);
                 assert_non_null(strstr(err, bad[i][0]));
+                assert_non_null(strstr(err, "the value"));
                 assert_null(strstr(err, bad[i][1]));
                 kp_conf_destroy(conf);
         }
@@ -945,6 +975,41 @@ static void test_accessors_abort_on_unknown_names(void **state) {
         assert_int_equal(child_signal(read_unknown_option), SIGABRT);
         assert_int_equal(child_signal(read_option_of_other_program), SIGABRT);
         assert_int_equal(child_signal(read_int_as_bool), SIGABRT);
+}
+
+static void new_with_clashing_short(void) {
+        static const kp_opt_def_t bad[] = {
+            {"bootstrap", 'b', KP_OPT_STR, NULL, 0, 0, NULL, 0, "B", "x"},
+        };
+
+        kp_conf_new(bad, 1);
+}
+
+static void new_with_bad_default(void) {
+        static const kp_opt_def_t bad[] = {
+            {"level", 0, KP_OPT_INT, "11", 0, 10, NULL, 0, "N", "x"},
+        };
+
+        kp_conf_new(bad, 1);
+}
+
+static void new_taking_x(void) {
+        static const kp_opt_def_t bad[] = {
+            {"extra", 'X', KP_OPT_STR, NULL, 0, 0, NULL, 0, "E", "x"},
+        };
+
+        kp_conf_new(bad, 1);
+}
+
+static void test_bad_tables_abort(void **state) {
+        assert_int_equal(child_signal(new_with_clashing_short), SIGABRT);
+        assert_int_equal(child_signal(new_with_bad_default), SIGABRT);
+        assert_int_equal(child_signal(new_taking_x), SIGABRT);
+}
+
+static void test_real_tables_are_sound(void **state) {
+        kp_conf_destroy(worker_conf());
+        kp_conf_destroy(kpool_conf());
 }
 
 /*
@@ -1141,6 +1206,7 @@ int main(void) {
             T(test_missing_argument),
             T(test_bad_integer),
             T(test_integer_bounds),
+            T(test_integer_text_is_canonical),
             T(test_enum_choices),
             T(test_positional_args_and_double_dash),
             T(test_help_and_version_flags),
@@ -1148,6 +1214,7 @@ int main(void) {
             T(test_x_without_equals_is_an_error),
             T(test_kafka_key_without_property_is_an_error),
             T(test_file_syntax),
+            T(test_file_bom_and_crlf),
             T(test_file_unknown_key_suggests),
             T(test_file_unknown_key_suggests_other_programs_keys),
             T(test_file_unknown_key_without_near_miss),
@@ -1164,6 +1231,8 @@ int main(void) {
             T(test_usage_hides_secret_defaults),
             T(test_suggest_only_near_misses),
             T(test_accessors_abort_on_unknown_names),
+            T(test_bad_tables_abort),
+            T(test_real_tables_are_sound),
             T(test_example_config_matches_the_tables),
             T(test_example_config_loads_as_shipped),
         };
