@@ -28,7 +28,8 @@ CPPFLAGS += -D_GNU_SOURCE -Icommon \
     $(patsubst -I%,-isystem %,$(shell $(PKG) --cflags $(PKGS) 2>/dev/null))
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(CPPFLAGS)
 LDLIBS += $(shell $(PKG) --libs $(PKGS) 2>/dev/null) -lm
-LDFLAGS += $(if $(RDK_LIBDIR),-Wl,-rpath,$(RDK_LIBDIR))
+comma := ,
+LDFLAGS += $(if $(RDK_LIBDIR),-Wl$(comma)-rpath$(comma)$(RDK_LIBDIR))
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer \
        -fno-sanitize-recover=undefined
