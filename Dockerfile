@@ -41,8 +41,9 @@ RUN set -eu; \
 # nothing to build with.
 FROM debian:bookworm-slim
 
+ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    && apt-get install -y --no-install-recommends \
         ca-certificates libcurl4 libjson-c5 libmicrohttpd12 libssl3 \
         libsasl2-2 zlib1g libzstd1 \
     && rm -rf /var/lib/apt/lists/* \
