@@ -529,9 +529,10 @@ static void sanitize(const char *src, size_t len, size_t limit, char *out,
                 if (i + n > limit)
                         break; /* a character the limit would cut */
 
-                if (c < 0x20 || c == 0x7f ||
+                if (c < 0x20 || c == 0x7f || c == ' ' ||
                     (n == 2 && c == 0xc2 && (unsigned char)src[i + 1] < 0xa0)) {
-                        /* ASCII and C1 controls, tabs and line ends. */
+                        /* Spaces, tabs, line ends, ASCII and C1
+                         * controls: one space for a run of them. */
                         if (!space && o + 1 < out_size) {
                                 out[o++] = ' ';
                                 space = 1;
@@ -541,7 +542,7 @@ static void sanitize(const char *src, size_t len, size_t limit, char *out,
                                 break;
                         memcpy(out + o, src + i, n);
                         o += n;
-                        space = c == ' ';
+                        space = 0;
                 }
                 i += n;
         }
