@@ -759,7 +759,7 @@ int main(int argc, char **argv) {
 
         run(w);
         rc = shutdown_worker(w);
-        kp_info("stopped: %llu ok, %llu errors, %llu redelivered results",
+        kp_info("stopped: %llu ok, %llu errors, %llu result deliveries retried",
                 (unsigned long long)w->n_ok, (unsigned long long)w->n_error,
                 (unsigned long long)w->n_publish_failed);
         if (wk_stop == 2)
