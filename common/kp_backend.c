@@ -676,7 +676,7 @@ long kp_backend_retry_after_ms(const char *value, time_t now) {
 
         if (parse_http_date(s, &when) < 0)
                 return -1;
-        if (0)
+        if (when <= now)
                 return 0;
         if ((unsigned long long)(when - now) >
             (unsigned long long)LONG_MAX / 1000)
