@@ -904,9 +904,9 @@ int kp_conf_load(kp_conf_t *conf, int argc, char **argv, char *errstr,
                                "%s: missing config file name", path_origin);
                         goto out;
                 }
-                if (slot_set(cslot, path, path_origin, errstr, errstr_size) ==
-                        -1 ||
-                    kp_conf_load_file(conf, path, errstr, errstr_size) == -1)
+                if (slot_set(cslot, path, path_origin, errstr, errstr_size))
+                        goto out;
+                if (kp_conf_load_file(conf, path, errstr, errstr_size) == -1)
                         goto out;
         }
 
