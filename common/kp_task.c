@@ -255,6 +255,8 @@ static int member_string(json_object *obj, const char *name, const char **sp,
                          size_t *lenp) {
         json_object *v;
 
+        *sp = NULL;
+        *lenp = 0;
         if (!json_object_object_get_ex(obj, name, &v))
                 return 0;
         if (!json_object_is_type(v, json_type_string))
@@ -294,8 +296,9 @@ static int task_fields(kp_task_t *task, json_object *obj, size_t max_input,
                                  errstr_size,
                                  "field \"input\" must be a string, not %s",
                                  json_type_word(v));
-        r = member_string(obj, "input", &s, &len);
-        if (r < 0)
+        s = json_object_get_string(v);
+        len = (size_t)json_object_get_string_len(v);
+        if (memchr(s, '\0', len))
                 return task_fail(kindp, KP_ERR_INVALID_JSON, errstr,
                                  errstr_size,
                                  "field \"input\" contains a NUL character");
