@@ -161,6 +161,23 @@ static int key_known_anywhere(const kp_conf_t *conf, const char *name) {
                table_has(conf->defs, conf->ndefs, name);
 }
 
+/* Whether a table other than this program's reads `name` from files. */
+static int key_in_file_elsewhere(const kp_conf_t *conf, const char *name) {
+        const kp_opt_def_t *tables[] = {kp_opts_worker, kp_opts_kpool};
+        const size_t counts[] = {kp_opts_worker_count, kp_opts_kpool_count};
+        size_t t, i;
+
+        for (t = 0; t < 2; t++) {
+                if (tables[t] == conf->defs)
+                        continue;
+                for (i = 0; i < counts[t]; i++)
+                        if (!strcmp(tables[t][i].name, name) &&
+                            !(tables[t][i].flags & KP_OPT_F_CLIONLY))
+                                return 1;
+        }
+        return 0;
+}
+
 /*
  * Suggestions
  */
@@ -612,6 +629,11 @@ static int file_line(kp_conf_t *conf, const char *path, int lineno, char *line,
                 return seterr(errstr, errstr_size, "%s: %s: unknown key",
                               origin, key);
         }
+        /* This program takes the key from flags only, but another may
+         * take it from the file (`partition`: the worker's own). */
+        if ((slot->def->flags & KP_OPT_F_CLIONLY) &&
+            key_in_file_elsewhere(conf, key))
+                return 0;
         if (slot->def->flags & KP_OPT_F_CLIONLY)
                 return seterr(errstr, errstr_size,
                               "%s: %s: only accepted on the command line "

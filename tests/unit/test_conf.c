@@ -766,6 +766,25 @@ static void test_file_skips_other_programs_keys(void **state) {
         kp_conf_destroy(conf);
 }
 
+static void test_workers_partition_key_leaves_kpool_alone(void **state) {
+        const char *path = tmp_file("partition = 2\n");
+        kp_conf_t *conf = kpool_conf();
+        char err[256];
+
+        /* kpool takes --partition from the command line only, so the
+         * worker's file key neither fails nor steers submits. */
+        assert_int_equal(load_args(conf, err, sizeof(err), "-c", path, NULL),
+                         0);
+        assert_int_equal(kp_conf_int(conf, "partition"), -1);
+        kp_conf_destroy(conf);
+
+        conf = worker_conf();
+        assert_int_equal(load_args(conf, err, sizeof(err), "-c", path, NULL),
+                         0);
+        assert_int_equal(kp_conf_int(conf, "partition"), 2);
+        kp_conf_destroy(conf);
+}
+
 static void test_kp_conf_set_by_name(void **state) {
         kp_conf_t *conf = worker_conf();
         char err[256];
@@ -1222,6 +1241,7 @@ int main(void) {
             T(test_file_bad_values),
             T(test_file_rejects_clionly_keys),
             T(test_file_skips_other_programs_keys),
+            T(test_workers_partition_key_leaves_kpool_alone),
             T(test_kp_conf_set_by_name),
             T(test_secrets_never_in_errors),
             T(test_unknown_flag_does_not_echo_its_value),
