@@ -8,7 +8,9 @@
 # Build stage: the same steps as a developer's machine. scripts/setup
 # installs the Debian packages and builds librdkafka (Debian bookworm's is
 # older than kpool needs) into $KPOOL_CACHE; the Makefile links the
-# programs against it with an rpath into /opt/kpool.
+# programs against it with an rpath into /opt/kpool. setup installs the
+# whole developer package list (linters and Java for a local broker too):
+# a heavier build stage, but one way to build, and none of it is shipped.
 FROM debian:bookworm AS build
 
 ENV KPOOL_CACHE=/opt/kpool
