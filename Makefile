@@ -39,13 +39,14 @@ WORKER_SRC := $(wildcard consumer/*.c)
 KPOOL_SRC := $(wildcard producer/*.c)
 STUB_SRC := $(wildcard tests/stub/*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
+TXN_SRC := tests/tools/txn_produce.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 sobj = $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(1))
 
 BINS := $(BUILD)/kpool $(BUILD)/kpool-worker $(BUILD)/kpool-stub-llm \
-        $(BUILD)/kpool-bench
+        $(BUILD)/kpool-bench $(BUILD)/kpool-txn-produce
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/%,$(UNIT_SRC))
 ASAN_BINS := $(BUILD)/asan/kpool $(BUILD)/asan/kpool-worker \
              $(BUILD)/asan/kpool-stub-llm
@@ -87,6 +88,9 @@ $(BUILD)/kpool-stub-llm: $(call obj,$(STUB_SRC)) $(BUILD)/libkpool.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lmicrohttpd
 
 $(BUILD)/kpool-bench: $(call obj,$(BENCH_SRC)) $(BUILD)/libkpool.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/kpool-txn-produce: $(call obj,$(TXN_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/asan/kpool: $(call sobj,$(KPOOL_SRC)) $(BUILD)/asan/libkpool.a
