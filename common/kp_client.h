@@ -47,9 +47,9 @@ void kp_client_destroy(kp_client_t *client);
  * exactly once, from kp_client_run(), with `opaque`.
  * Returns 0, or -1 with errstr set if the request cannot be built (then
  * no callback fires). */
-int kp_client_start(kp_client_t *client, const kp_task_t *task,
-                    const void *raw, size_t raw_len, void *opaque,
-                    char *errstr, size_t errstr_size);
+int kp_client_start(kp_client_t *client, const kp_task_t *task, const void *raw,
+                    size_t raw_len, void *opaque, char *errstr,
+                    size_t errstr_size);
 
 /* Advances transfers, retry timers and deadlines; fires callbacks for
  * calls that finished. Returns the number of calls still in flight. */

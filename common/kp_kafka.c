@@ -49,9 +49,8 @@ static int property_applies(const char *key, kp_kafka_role_t role,
         return 1;
 }
 
-rd_kafka_conf_t *kp_kafka_conf_new(const kp_conf_t *conf,
-                                   kp_kafka_role_t role, char *errstr,
-                                   size_t errstr_size) {
+rd_kafka_conf_t *kp_kafka_conf_new(const kp_conf_t *conf, kp_kafka_role_t role,
+                                   char *errstr, size_t errstr_size) {
         rd_kafka_conf_t *kconf = rd_kafka_conf_new();
         char reason[512];
         size_t i, n;
@@ -74,10 +73,9 @@ rd_kafka_conf_t *kp_kafka_conf_new(const kp_conf_t *conf,
                 kp_conf_kafka_get(conf, i, &key, &value);
                 if (!property_applies(key, role, &name))
                         continue;
-                if (kp_kafka_set(kconf, name, value, reason,
-                                 sizeof(reason)) == -1) {
-                        snprintf(errstr, errstr_size, "-X %s: %s", key,
-                                 reason);
+                if (kp_kafka_set(kconf, name, value, reason, sizeof(reason)) ==
+                    -1) {
+                        snprintf(errstr, errstr_size, "-X %s: %s", key, reason);
                         goto fail;
                 }
         }

@@ -22,9 +22,8 @@ typedef enum {
  * unprefixed one applies to all. Logs go through kp_log.
  * Returns a conf (caller owns it) or NULL with librdkafka's error text in
  * errstr. */
-rd_kafka_conf_t *kp_kafka_conf_new(const kp_conf_t *conf,
-                                   kp_kafka_role_t role, char *errstr,
-                                   size_t errstr_size);
+rd_kafka_conf_t *kp_kafka_conf_new(const kp_conf_t *conf, kp_kafka_role_t role,
+                                   char *errstr, size_t errstr_size);
 
 /* Sets one property, failing with librdkafka's error text.
  * Returns 0 or -1. */

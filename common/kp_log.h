@@ -34,9 +34,9 @@ void kp_log_write(int level, const char *fmt, ...)
                         kp_log_write((LVL), __VA_ARGS__);                      \
         } while (0)
 
-#define kp_err(...) kp_log(KP_LOG_ERROR, __VA_ARGS__)
-#define kp_warn(...) kp_log(KP_LOG_WARN, __VA_ARGS__)
-#define kp_info(...) kp_log(KP_LOG_INFO, __VA_ARGS__)
+#define kp_err(...)   kp_log(KP_LOG_ERROR, __VA_ARGS__)
+#define kp_warn(...)  kp_log(KP_LOG_WARN, __VA_ARGS__)
+#define kp_info(...)  kp_log(KP_LOG_INFO, __VA_ARGS__)
 #define kp_debug(...) kp_log(KP_LOG_DEBUG, __VA_ARGS__)
 
 /* Every line about a task names where its record is:

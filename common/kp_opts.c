@@ -40,8 +40,8 @@ const kp_opt_def_t kp_opts_worker[] = {
     {"model", 'm', KP_OPT_STR, NULL, 0, 0, NULL, 0, "MODEL",
      "model name (default: claude-sonnet-4-5 for anthropic, gpt-4o-mini "
      "for openai)"},
-    {"role", 'r', KP_OPT_STR, "You are a helpful assistant. Answer briefly.",
-     0, 0, NULL, 0, "TEXT", "the pool's role: the system prompt of each call"},
+    {"role", 'r', KP_OPT_STR, "You are a helpful assistant. Answer briefly.", 0,
+     0, NULL, 0, "TEXT", "the pool's role: the system prompt of each call"},
     {"max-tokens", 0, KP_OPT_INT, "1024", 1, 1000000, NULL, 0, "N",
      "max_tokens of a call unless the task sets its own"},
     {"max-input-bytes", 0, KP_OPT_INT, "262144", 1, 100000000, NULL, 0, "N",

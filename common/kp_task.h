@@ -18,14 +18,14 @@
 #include <json-c/json.h>
 
 /* Error kinds carried in results; stable strings of the wire format. */
-#define KP_ERR_INVALID_UTF8 "invalid_utf8"
-#define KP_ERR_INVALID_JSON "invalid_json"
-#define KP_ERR_MISSING_INPUT "missing_input"
-#define KP_ERR_INPUT_TOO_LARGE "input_too_large"
-#define KP_ERR_BACKEND "backend_error"       /* refused (4xx) */
-#define KP_ERR_BACKEND_RESPONSE "bad_response" /* unparseable reply */
-#define KP_ERR_RETRIES "retries_exhausted"   /* 429/5xx/transport, given up */
-#define KP_ERR_TIMEOUT "timeout"             /* per-task deadline passed */
+#define KP_ERR_INVALID_UTF8     "invalid_utf8"
+#define KP_ERR_INVALID_JSON     "invalid_json"
+#define KP_ERR_MISSING_INPUT    "missing_input"
+#define KP_ERR_INPUT_TOO_LARGE  "input_too_large"
+#define KP_ERR_BACKEND          "backend_error" /* refused (4xx) */
+#define KP_ERR_BACKEND_RESPONSE "bad_response"  /* unparseable reply */
+#define KP_ERR_RETRIES          "retries_exhausted" /* 429/5xx/transport, given up */
+#define KP_ERR_TIMEOUT          "timeout" /* per-task deadline passed */
 
 typedef struct kp_task {
         char *id;           /* always set, even when decoding fails */

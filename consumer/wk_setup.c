@@ -109,8 +109,8 @@ static int backend_setup(worker_t *w, kp_call_done_cb *on_call_done,
         const char *model = kp_conf_str(conf, "model");
         int rc = -1;
 
-        if (kp_backend_kind_parse(kp_conf_str(conf, "backend"),
-                                  &bconf.kind) == -1) {
+        if (kp_backend_kind_parse(kp_conf_str(conf, "backend"), &bconf.kind) ==
+            -1) {
                 snprintf(errstr, errstr_size, "unknown backend %s",
                          kp_conf_str(conf, "backend"));
                 return -1;
@@ -125,9 +125,8 @@ static int backend_setup(worker_t *w, kp_call_done_cb *on_call_done,
                           ? "https://api.anthropic.com/v1/messages"
                           : "https://api.openai.com/v1/chat/completions";
         if (!model)
-                model = bconf.kind == KP_BACKEND_ANTHROPIC
-                            ? "claude-sonnet-4-5"
-                            : "gpt-4o-mini";
+                model = bconf.kind == KP_BACKEND_ANTHROPIC ? "claude-sonnet-4-5"
+                                                           : "gpt-4o-mini";
 
         bconf.api_key = load_api_key(conf, bconf.kind, errstr, errstr_size);
         if (!bconf.api_key && *errstr)
@@ -137,8 +136,8 @@ static int backend_setup(worker_t *w, kp_call_done_cb *on_call_done,
         bconf.model = (char *)model;
         bconf.role = (char *)kp_conf_str(conf, "role");
         bconf.max_tokens = (int)kp_conf_int(conf, "max-tokens");
-        bconf.anthropic_version = (char *)kp_conf_str(conf,
-                                                      "anthropic-version");
+        bconf.anthropic_version =
+            (char *)kp_conf_str(conf, "anthropic-version");
         bconf.timeout_ms = (long)kp_conf_int(conf, "timeout-ms");
         bconf.attempts = (int)kp_conf_int(conf, "attempts");
         bconf.backoff_ms = (long)kp_conf_int(conf, "retry-backoff-ms");
@@ -176,8 +175,8 @@ static int user_set(const kp_conf_t *conf, const char *prefix,
 
 /* Sets kpool's default for a property the user did not set. */
 static int set_default(rd_kafka_conf_t *kconf, const kp_conf_t *conf,
-                       const char *prefix, const char *name,
-                       const char *value, char *errstr, size_t errstr_size) {
+                       const char *prefix, const char *name, const char *value,
+                       char *errstr, size_t errstr_size) {
         if (user_set(conf, prefix, name))
                 return 0;
         return kp_kafka_set(kconf, name, value, errstr, errstr_size);
@@ -186,8 +185,8 @@ static int set_default(rd_kafka_conf_t *kconf, const kp_conf_t *conf,
 /* Sets a property kpool's correctness depends on; a user's attempt to
  * change it is refused. */
 static int set_required(rd_kafka_conf_t *kconf, const kp_conf_t *conf,
-                        const char *prefix, const char *name,
-                        const char *value, char *errstr, size_t errstr_size) {
+                        const char *prefix, const char *name, const char *value,
+                        char *errstr, size_t errstr_size) {
         if (user_set(conf, prefix, name)) {
                 snprintf(errstr, errstr_size,
                          "-X %s cannot be changed: kpool-worker needs %s=%s",
@@ -197,23 +196,21 @@ static int set_required(rd_kafka_conf_t *kconf, const kp_conf_t *conf,
         return kp_kafka_set(kconf, name, value, errstr, errstr_size);
 }
 
-static rd_kafka_t *consumer_new(worker_t *w,
-                                void (*on_rebalance)(
-                                    rd_kafka_t *, rd_kafka_resp_err_t,
-                                    rd_kafka_topic_partition_list_t *, void *),
-                                void (*on_commit)(
-                                    rd_kafka_t *, rd_kafka_resp_err_t,
-                                    rd_kafka_topic_partition_list_t *, void *),
-                                void (*on_error)(rd_kafka_t *, int,
-                                                 const char *, void *),
-                                char *errstr, size_t errstr_size) {
+static rd_kafka_t *
+consumer_new(worker_t *w,
+             void (*on_rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                  rd_kafka_topic_partition_list_t *, void *),
+             void (*on_commit)(rd_kafka_t *, rd_kafka_resp_err_t,
+                               rd_kafka_topic_partition_list_t *, void *),
+             void (*on_error)(rd_kafka_t *, int, const char *, void *),
+             char *errstr, size_t errstr_size) {
         rd_kafka_conf_t *kconf;
         char client_id[300];
         const char *c = "consumer.";
         rd_kafka_t *rk;
 
-        kconf = kp_kafka_conf_new(w->conf, KP_KAFKA_CONSUMER, errstr,
-                                  errstr_size);
+        kconf =
+            kp_kafka_conf_new(w->conf, KP_KAFKA_CONSUMER, errstr, errstr_size);
         if (!kconf)
                 return NULL;
         snprintf(client_id, sizeof(client_id), "kpool-worker-%s", w->name);
@@ -221,8 +218,8 @@ static rd_kafka_t *consumer_new(worker_t *w,
                          errstr_size) ||
             set_required(kconf, w->conf, c, "enable.auto.commit", "false",
                          errstr, errstr_size) ||
-            set_required(kconf, w->conf, c, "enable.auto.offset.store",
-                         "false", errstr, errstr_size) ||
+            set_required(kconf, w->conf, c, "enable.auto.offset.store", "false",
+                         errstr, errstr_size) ||
             set_default(kconf, w->conf, c, "client.id", client_id, errstr,
                         errstr_size) ||
             set_default(kconf, w->conf, c, "auto.offset.reset", "earliest",
@@ -238,9 +235,8 @@ static rd_kafka_t *consumer_new(worker_t *w,
                 goto fail;
         /* A stable name makes the worker a static member: a restart takes
          * its partitions back without a rebalance of the fleet. */
-        if (w->pinned < 0 &&
-            set_default(kconf, w->conf, c, "group.instance.id", w->name,
-                        errstr, errstr_size))
+        if (w->pinned < 0 && set_default(kconf, w->conf, c, "group.instance.id",
+                                         w->name, errstr, errstr_size))
                 goto fail;
 
         rd_kafka_conf_set_opaque(kconf, w);
@@ -259,20 +255,18 @@ fail:
         return NULL;
 }
 
-static rd_kafka_t *producer_new(worker_t *w,
-                                void (*on_delivery)(
-                                    rd_kafka_t *, const rd_kafka_message_t *,
-                                    void *),
-                                void (*on_error)(rd_kafka_t *, int,
-                                                 const char *, void *),
-                                char *errstr, size_t errstr_size) {
+static rd_kafka_t *producer_new(
+    worker_t *w,
+    void (*on_delivery)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+    void (*on_error)(rd_kafka_t *, int, const char *, void *), char *errstr,
+    size_t errstr_size) {
         rd_kafka_conf_t *kconf;
         char client_id[300];
         const char *p = "producer.";
         rd_kafka_t *rk;
 
-        kconf = kp_kafka_conf_new(w->conf, KP_KAFKA_PRODUCER, errstr,
-                                  errstr_size);
+        kconf =
+            kp_kafka_conf_new(w->conf, KP_KAFKA_PRODUCER, errstr, errstr_size);
         if (!kconf)
                 return NULL;
         snprintf(client_id, sizeof(client_id), "kpool-worker-%s-results",
@@ -454,8 +448,8 @@ int wk_setup(int argc, char **argv, kp_call_done_cb *on_call_done,
         w->concurrency = (int)kp_conf_int(w->conf, "concurrency");
         w->max_input = (size_t)kp_conf_int(w->conf, "max-input-bytes");
         w->drain_ms = (long)kp_conf_int(w->conf, "drain-timeout-ms");
-        w->commit_interval_ms = (long)kp_conf_int(w->conf,
-                                                  "commit-interval-ms");
+        w->commit_interval_ms =
+            (long)kp_conf_int(w->conf, "commit-interval-ms");
         kp_kafka_topic_tasks(w->pool, w->tasks_topic, sizeof(w->tasks_topic));
         kp_kafka_topic_results(w->pool, w->results_topic,
                                sizeof(w->results_topic));
@@ -474,8 +468,8 @@ int wk_setup(int argc, char **argv, kp_call_done_cb *on_call_done,
                 kp_err("cannot create the consumer: %s", errstr);
                 return KP_EXIT_USAGE;
         }
-        w->prod = producer_new(w, on_delivery, on_error, errstr,
-                               sizeof(errstr));
+        w->prod =
+            producer_new(w, on_delivery, on_error, errstr, sizeof(errstr));
         if (!w->prod) {
                 kp_err("cannot create the producer: %s", errstr);
                 return KP_EXIT_USAGE;
@@ -503,8 +497,8 @@ void wk_teardown(worker_t *w) {
         if (w->pinned >= 0) {
                 rd_kafka_topic_partition_list_t *list = pinned_list(w);
 
-                rebalance_fn(w->rk, RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS,
-                             list, w);
+                rebalance_fn(w->rk, RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS, list,
+                             w);
                 rd_kafka_topic_partition_list_destroy(list);
         }
         err = rd_kafka_consumer_close(w->rk);

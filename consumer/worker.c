@@ -245,8 +245,8 @@ static void start_calls(worker_t *w) {
                 }
 
                 kp_debug("task received: " KP_TASK_FMT,
-                         KP_TASK_ARGS(w->pool, w->tasks_topic,
-                                      slot->partition, slot->offset, NULL));
+                         KP_TASK_ARGS(w->pool, w->tasks_topic, slot->partition,
+                                      slot->offset, NULL));
                 if (kp_task_decode(&slot->task, rkm->payload, rkm->len,
                                    rkm->key, rkm->key_len, slot->partition,
                                    slot->offset, w->max_input, &kind, errstr,
@@ -296,7 +296,8 @@ static void publish(worker_t *w, wk_slot_t *slot) {
                         w->results_topic, rd_kafka_err2str(err),
                         KP_TASK_ARGS(w->pool, w->tasks_topic, slot->partition,
                                      slot->offset, slot_id(slot)));
-        publish_later(w, slot, err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? 10 : 1000);
+        publish_later(w, slot,
+                      err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? 10 : 1000);
 }
 
 static void retry_publishes(worker_t *w) {
@@ -354,8 +355,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
          * it meanwhile. A fatal producer error ends the worker. */
         w->n_publish_failed++;
         slot->publish_failures++;
-        delay = 250L << (slot->publish_failures < 7 ? slot->publish_failures
-                                                     : 7);
+        delay =
+            250L << (slot->publish_failures < 7 ? slot->publish_failures : 7);
         kp_warn("result not delivered to %s (%s), producing it again in "
                 "%ld ms: " KP_TASK_FMT,
                 w->results_topic, rd_kafka_err2str(rkm->err), delay,
@@ -375,8 +376,8 @@ static void set_paused(worker_t *w, int pause) {
         list = rd_kafka_topic_partition_list_new(w->nparts ? w->nparts : 1);
         for (i = 0; i < w->nparts; i++)
                 if (w->parts[i] && w->parts[i]->assigned)
-                        rd_kafka_topic_partition_list_add(
-                            list, w->tasks_topic, i);
+                        rd_kafka_topic_partition_list_add(list, w->tasks_topic,
+                                                          i);
         if (list->cnt > 0) {
                 if (pause)
                         rd_kafka_pause_partitions(w->rk, list);
@@ -428,15 +429,15 @@ static rd_kafka_topic_partition_list_t *commit_list(worker_t *w) {
                 if (!part || !part->assigned)
                         continue;
                 off = kp_track_commit_offset(part->track);
-                rktpar = rd_kafka_topic_partition_list_find(
-                    pos, w->tasks_topic, i);
+                rktpar =
+                    rd_kafka_topic_partition_list_find(pos, w->tasks_topic, i);
                 if (rktpar && rktpar->offset > off)
                         off = rktpar->offset;
                 if (off < 0 || off <= part->committed)
                         continue;
 
-                rktpar = rd_kafka_topic_partition_list_add(
-                    list, w->tasks_topic, i);
+                rktpar =
+                    rd_kafka_topic_partition_list_add(list, w->tasks_topic, i);
                 rktpar->offset = off;
                 /* The worker's name rides along, so `kpool status` can
                  * tell who last worked a partition. */
@@ -477,8 +478,7 @@ static int commit(worker_t *w, int sync) {
 
 /* The broker's answer to an asynchronous commit. */
 static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                      rd_kafka_topic_partition_list_t *offsets,
-                      void *opaque) {
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque) {
         worker_t *w = opaque;
         int i;
 
@@ -597,9 +597,8 @@ static void assign(worker_t *w, rd_kafka_topic_partition_list_t *parts) {
                 part->committed = -1;
                 part->outstanding = 0;
                 kp_track_reset(part->track);
-                kp_info("assigned %s [%d] (pool %s, group %s)",
-                        w->tasks_topic, (int)part->partition, w->pool,
-                        w->group);
+                kp_info("assigned %s [%d] (pool %s, group %s)", w->tasks_topic,
+                        (int)part->partition, w->pool, w->group);
         }
 }
 
@@ -607,7 +606,7 @@ static void assign(worker_t *w, rd_kafka_topic_partition_list_t *parts) {
  * the drain deadline to finish, then what finished is committed. A lost
  * assignment (another worker may own them already) commits nothing. */
 static void release(worker_t *w, rd_kafka_topic_partition_list_t *parts,
-                   int lost) {
+                    int lost) {
         int i, left = 0;
 
         drop_queued(w, parts);
@@ -630,11 +629,10 @@ static void release(worker_t *w, rd_kafka_topic_partition_list_t *parts,
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts,
-                         void *opaque) {
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
         worker_t *w = opaque;
-        int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk),
-                                  "COOPERATIVE");
+        int cooperative =
+            !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
         rd_kafka_error_t *error = NULL;
 
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {

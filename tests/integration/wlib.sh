@@ -1,6 +1,6 @@
 # wlib.sh - helpers for the worker's integration tests: a fresh pool, the
 # stand-in LLM server, workers started and stopped, results read back.
-# Sourced by tests/integration/1[0-9]-*.sh; each test cleans up after
+# Sourced by tests/integration/3[0-9]-*.sh; each test cleans up after
 # itself through the EXIT trap set here.
 
 set -uo pipefail
