@@ -168,14 +168,19 @@ static int read_results(results_t *r) {
         rd_kafka_resp_err_t err;
         rd_kafka_conf_t *kconf;
         rd_kafka_t *rk;
-        char errstr[512], *done = NULL;
+        char errstr[512], group[300], *done = NULL;
         int count, p, remaining = 0, rc = KP_EXIT_FAIL;
 
         kconf = kpool_kafka_conf(ctx, KP_KAFKA_CONSUMER);
         if (!kconf)
                 return KP_EXIT_USAGE;
-        /* A plain reader: no group, nothing committed; told at the end. */
-        if (kp_kafka_set(kconf, "enable.partition.eof", "true", errstr,
+        /* A plain reader: partitions assigned, nothing ever committed, and
+         * told when a partition's end is reached. librdkafka's assign()
+         * wants a group.id, which is never joined here. */
+        snprintf(group, sizeof(group), "%s.results-reader", ctx->pool);
+        if (kp_kafka_set(kconf, "group.id", group, errstr, sizeof(errstr)) ==
+                -1 ||
+            kp_kafka_set(kconf, "enable.partition.eof", "true", errstr,
                          sizeof(errstr)) == -1 ||
             kp_kafka_set(kconf, "enable.auto.commit", "false", errstr,
                          sizeof(errstr)) == -1 ||
