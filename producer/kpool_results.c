@@ -425,8 +425,9 @@ int kpool_cmd_results(kpool_ctx_t *ctx) {
         if (rc == KP_EXIT_OK) {
                 if (!kp_conf_bool(ctx->conf, "all"))
                         dedupe(&r);
-                qsort(r.recs, r.n, sizeof(*r.recs),
-                      by_worker ? cmp_worker : cmp_position);
+                if (r.n > 1)
+                        qsort(r.recs, r.n, sizeof(*r.recs),
+                              by_worker ? cmp_worker : cmp_position);
                 print_results(&r, json, by_worker);
                 fflush(stdout);
                 if (r.skipped)
