@@ -30,8 +30,8 @@ RUN make -j"$(nproc)" bins
 # Stage what the runtime image needs under /stage, paths kept: the
 # binaries' rpath names librdkafka's directory under /opt/kpool.
 RUN set -eu; \
-    . scripts/versions; \
-    libdir="$KPOOL_CACHE/librdkafka-$KPOOL_RDKAFKA_BUILD/lib"; \
+    pc=$(scripts/setup env | sed -n 's/^KPOOL_RDKAFKA_PC=//p'); \
+    libdir=$(dirname "$pc"); \
     mkdir -p "/stage$libdir" /stage/usr/local/bin; \
     cp -a "$libdir"/librdkafka.so* "/stage$libdir/"; \
     find "/stage$libdir" -type f -exec strip --strip-unneeded {} +; \

@@ -14,6 +14,17 @@ int kp_kafka_set(rd_kafka_conf_t *kconf, const char *name, const char *value,
         return 0;
 }
 
+int kp_kafka_secret_name(const char *name) {
+        static const char *const words[] = {"password", "secret", "key",
+                                            "token",    "jaas",   "credential"};
+        size_t i;
+
+        for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+                if (strcasestr(name, words[i]))
+                        return 1;
+        return 0;
+}
+
 /* librdkafka's log lines go through kp_log, tagged with its facility. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf) {
@@ -75,7 +86,14 @@ rd_kafka_conf_t *kp_kafka_conf_new(const kp_conf_t *conf, kp_kafka_role_t role,
                         continue;
                 if (kp_kafka_set(kconf, name, value, reason, sizeof(reason)) ==
                     -1) {
-                        snprintf(errstr, errstr_size, "-X %s: %s", key, reason);
+                        /* librdkafka's reason quotes the value. */
+                        if (kp_kafka_secret_name(name))
+                                snprintf(errstr, errstr_size,
+                                         "-X %s: invalid value (not shown)",
+                                         key);
+                        else
+                                snprintf(errstr, errstr_size, "-X %s: %s", key,
+                                         reason);
                         goto fail;
                 }
         }

@@ -30,6 +30,10 @@ rd_kafka_conf_t *kp_kafka_conf_new(const kp_conf_t *conf, kp_kafka_role_t role,
 int kp_kafka_set(rd_kafka_conf_t *kconf, const char *name, const char *value,
                  char *errstr, size_t errstr_size);
 
+/* 1 if a librdkafka property's value may be a secret (passwords, keys,
+ * tokens): such values are never echoed in messages. 0 otherwise. */
+int kp_kafka_secret_name(const char *name);
+
 /* "<pool>.tasks", "<pool>.results", "<pool>.workers" into out.
  * Returns out. */
 char *kp_kafka_topic_tasks(const char *pool, char *out, size_t size);
