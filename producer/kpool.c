@@ -329,6 +329,12 @@ void kpool_put_escaped(FILE *out, const char *s) {
         }
 }
 
+/* "topic: created (3 partitions)", or exists. */
+static void topic_line(const char *topic, const char *what, int partitions) {
+        printf("%s: %s (%d partition%s)\n", topic, what, partitions,
+               partitions == 1 ? "" : "s");
+}
+
 /* Makes sure `topic` exists; `partitions` is what it is created with.
  * Prints its line. Returns 0 or -1 (logged). */
 static int ensure_topic(kpool_ctx_t *ctx, rd_kafka_t *rk, const char *topic,
@@ -338,7 +344,7 @@ static int ensure_topic(kpool_ctx_t *ctx, rd_kafka_t *rk, const char *topic,
         int r;
 
         if (existing > 0) {
-                printf("%s: exists (%d partitions)\n", topic, existing);
+                topic_line(topic, "exists", existing);
                 return 0;
         }
 
@@ -350,7 +356,7 @@ static int ensure_topic(kpool_ctx_t *ctx, rd_kafka_t *rk, const char *topic,
                 return -1;
         }
         if (r == 1) {
-                printf("%s: created (%d partitions)\n", topic, partitions);
+                topic_line(topic, "created", partitions);
                 return 0;
         }
 
@@ -361,7 +367,7 @@ static int ensure_topic(kpool_ctx_t *ctx, rd_kafka_t *rk, const char *topic,
                 kp_err("%s", errstr);
                 return -1;
         }
-        printf("%s: exists (%d partitions)\n", topic, existing);
+        topic_line(topic, "exists", existing);
         return 0;
 }
 

@@ -315,7 +315,7 @@ int kpool_cmd_wait(kpool_ctx_t *ctx) {
         int tty = isatty(STDERR_FILENO), n = -1, rc;
         int64_t deadline = 0;
         kp_admin_lag_t *rows = NULL, *fresh;
-        char errstr[512], line[700], why[64];
+        char errstr[512], line[700], shown[700] = "", why[64];
         rd_kafka_t *rk;
         totals_t t;
 
@@ -335,6 +335,7 @@ int kpool_cmd_wait(kpool_ctx_t *ctx) {
                          * back before the deadline. */
                         if (tty)
                                 progress("");
+                        shown[0] = '\0';
                         kp_warn("%s", errstr);
                 } else {
                         free(rows);
@@ -352,7 +353,9 @@ int kpool_cmd_wait(kpool_ctx_t *ctx) {
                         }
                         if (tty) {
                                 progress_text(rows, n, line, sizeof(line));
-                                progress(line);
+                                if (strcmp(line, shown))
+                                        progress(line);
+                                snprintf(shown, sizeof(shown), "%s", line);
                         }
                 }
 
