@@ -88,7 +88,7 @@ static int send_all(bench_t *b, rd_kafka_t *prod, rd_kafka_t *cons,
 int bench_throughput(bench_t *b) {
         rd_kafka_t *prod = NULL, *cons = NULL;
         char errstr[512], prefix[64];
-        int64_t t0, t_sent, deadline;
+        int64_t t0, t_sent, deadline, next_note;
         double secs, rate;
         tally_t t = {0};
         int rc = -1;
@@ -120,10 +120,17 @@ int bench_throughput(bench_t *b) {
         t_sent = bench_now_ns();
 
         deadline = t0 + kp_conf_int(b->conf, "timeout-s") * 1000000000LL;
+        next_note = t0 + 1000000000LL;
         while (t.distinct < t.n && bench_now_ns() < deadline) {
                 rd_kafka_poll(prod, 0);
                 if (take_results(cons, &t, 100) == -1)
                         goto out;
+                if (bench_now_ns() >= next_note) {
+                        kp_info("throughput: %ld of %ld results after %.1f s",
+                                t.distinct, t.n,
+                                (double)(bench_now_ns() - t0) / 1e9);
+                        next_note += 1000000000LL;
+                }
         }
         rd_kafka_flush(prod, 10000);
         if (t.distinct < t.n) {
@@ -135,8 +142,8 @@ int bench_throughput(bench_t *b) {
         secs = (double)(t.last_ns - t0) / 1e9;
         rate = (double)t.n / secs;
         printf("throughput: %ld tasks over %d partitions, sent in %.2f s, "
-               "last result at %.2f s: %.0f tasks/s (%ld error results, "
-               "%ld duplicates, %lld tasks not delivered)\n",
+               "last result at %.2f s: %.0f tasks/s (target >= 2,000); %ld "
+               "error results, %ld duplicates, %lld tasks not delivered\n",
                t.n, b->nparts, (double)(t_sent - t0) / 1e9, secs, rate,
                t.errors, t.duplicates, (long long)b->delivery_errors);
         bench_record(b, "throughput.tasks", "%ld", t.n);
@@ -221,7 +228,7 @@ static void report_latency(bench_t *b, double *added, double *e2e,
 
         printf("latency: %d tasks one at a time; added latency (submit to "
                "result minus backend time): p50 %.2f ms, p90 %.2f, p99 "
-               "%.2f, max %.2f\n",
+               "%.2f, max %.2f (target p50 < 5 ms)\n",
                n, pct(added, n, 0.5), pct(added, n, 0.9), pct(added, n, 0.99),
                added[n - 1]);
         printf("latency: submit to result p50 %.2f ms, max %.2f; backend "
@@ -298,9 +305,16 @@ static long vm_rss_kb(long pid) {
         fp = fopen(path, "r");
         if (!fp)
                 return -1;
-        while (fgets(line, sizeof(line), fp))
-                if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-                        break;
+        while (fgets(line, sizeof(line), fp)) {
+                char *end;
+
+                if (strncmp(line, "VmRSS:", 6))
+                        continue;
+                kb = strtol(line + 6, &end, 10);
+                if (end == line + 6)
+                        kb = -1;
+                break;
+        }
         fclose(fp);
         return kb;
 }
@@ -317,50 +331,59 @@ static void record_rss(bench_t *b, const char *label, long max_kb,
         bench_record(b, key, "%d", n);
 }
 
+/* Reads VmRSS of each process in the comma-separated `pids` into
+ * kb[0..max). Returns the count, or -1 after logging. */
+static int read_rss(const char *pids, long *pidv, long *kb, int max) {
+        const char *p = pids;
+        int n = 0;
+
+        while (*p) {
+                char *end;
+                long pid = strtol(p, &end, 10);
+
+                if (end == p || pid <= 0 || (*end && *end != ',') || n == max) {
+                        kp_err("rss: bad process id list '%s'", pids);
+                        return -1;
+                }
+                kb[n] = vm_rss_kb(pid);
+                if (kb[n] < 0) {
+                        kp_err("rss: cannot read /proc/%ld/status: %s", pid,
+                               strerror(errno));
+                        return -1;
+                }
+                pidv[n++] = pid;
+                p = *end ? end + 1 : end;
+        }
+        return n;
+}
+
 int bench_rss(bench_t *b) {
         const char *pids = kp_conf_str(b->conf, "worker-pids");
         const char *label = kp_conf_str(b->conf, "label");
         long idle_ms = (long)kp_conf_int(b->conf, "idle-ms");
-        char each[512] = "";
-        long max_kb = 0;
-        const char *p;
-        int n = 0;
+        long pidv[64], kb[64], max_kb = 0;
+        char each[64 * 12] = "";
+        int n, i;
 
         if (!pids || !*pids) {
                 kp_err("rss: --worker-pids PIDS is required");
                 return -1;
         }
         usleep((useconds_t)idle_ms * 1000);
+        n = read_rss(pids, pidv, kb, 64);
+        if (n <= 0)
+                return -1;
 
         printf("rss (%s, after %ld ms idle):", label, idle_ms);
-        for (p = pids; *p;) {
-                char *end;
-                long pid = strtol(p, &end, 10), kb;
-
-                if (end == p || pid <= 0) {
-                        kp_err("rss: bad process id list '%s'", pids);
-                        return -1;
-                }
-                kb = vm_rss_kb(pid);
-                if (kb < 0) {
-                        kp_err("rss: cannot read /proc/%ld/status: %s", pid,
-                               strerror(errno));
-                        return -1;
-                }
-                printf(" pid %ld %.1f MB", pid, (double)kb / 1024);
+        for (i = 0; i < n; i++) {
+                printf(" pid %ld %.1f MB", pidv[i], (double)kb[i] / 1024);
                 snprintf(each + strlen(each), sizeof(each) - strlen(each),
-                         "%s%.1f", n ? "," : "", (double)kb / 1024);
-                if (kb > max_kb)
-                        max_kb = kb;
-                n++;
-                p = *end == ',' ? end + 1 : end;
-                if (*p && *end != ',') {
-                        kp_err("rss: bad process id list '%s'", pids);
-                        return -1;
-                }
+                         "%s%.1f", i ? "," : "", (double)kb[i] / 1024);
+                if (kb[i] > max_kb)
+                        max_kb = kb[i];
         }
-        printf("; max %.1f MB of %d\n", (double)max_kb / 1024, n);
-
+        printf("; max %.1f MB of %d (target < 20 MB)\n", (double)max_kb / 1024,
+               n);
         record_rss(b, label, max_kb, each, n);
         return 0;
 }
