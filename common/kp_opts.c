@@ -74,7 +74,8 @@ const kp_opt_def_t kp_opts_kpool[] = {
     {"replication-factor", 0, KP_OPT_INT, "-1", -1, 32767, NULL, 0, "N",
      "topics: replication factor (-1: the broker's default)"},
     {"partition", 'p', KP_OPT_INT, "-1", -1, 1000000, NULL, KP_OPT_F_CLIONLY,
-     "P", "submit: send every task to partition P (-1: each to the one "
+     "P",
+     "submit: send every task to partition P (-1: each to the one "
      "--dispatch picks)"},
     {"dispatch", 'd', KP_OPT_ENUM, "round-robin", 0, 0,
      "round-robin|least-loaded", 0, "HOW",
