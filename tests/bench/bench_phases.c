@@ -295,45 +295,52 @@ out:
 
 /* ---- resident memory ---- */
 
-/* VmRSS of a process in kB, or -1 if it cannot be read. */
-static long vm_rss_kb(long pid) {
-        char path[64], line[256];
-        long kb = -1;
+/* One process's memory, in kB. */
+typedef struct mem {
+        long pid;
+        long rss;  /* VmRSS: all resident pages */
+        long anon; /* RssAnon: its own (not shared library) pages */
+} mem_t;
+
+/* A "Name:   N kB" field of /proc/<pid>/status, or -1. */
+static long status_kb(const char *text, const char *name) {
+        const char *p = strstr(text, name);
+        char *end;
+        long kb;
+
+        if (!p)
+                return -1;
+        p += strlen(name);
+        kb = strtol(p, &end, 10);
+        return end == p ? -1 : kb;
+}
+
+/* Fills m->rss and m->anon from /proc. Returns 0, or -1 with errno set
+ * (the process is gone, or its status lacks the fields). */
+static int read_mem(mem_t *m) {
+        char path[64], text[4096];
+        size_t n;
         FILE *fp;
 
-        snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+        snprintf(path, sizeof(path), "/proc/%ld/status", m->pid);
         fp = fopen(path, "r");
         if (!fp)
                 return -1;
-        while (fgets(line, sizeof(line), fp)) {
-                char *end;
-
-                if (strncmp(line, "VmRSS:", 6))
-                        continue;
-                kb = strtol(line + 6, &end, 10);
-                if (end == line + 6)
-                        kb = -1;
-                break;
-        }
+        n = fread(text, 1, sizeof(text) - 1, fp);
         fclose(fp);
-        return kb;
+        text[n] = '\0';
+        m->rss = status_kb(text, "\nVmRSS:");
+        m->anon = status_kb(text, "\nRssAnon:");
+        if (m->rss < 0 || m->anon < 0) {
+                errno = ENODATA;
+                return -1;
+        }
+        return 0;
 }
 
-static void record_rss(bench_t *b, const char *label, long max_kb,
-                       const char *each, int n) {
-        char key[128];
-
-        snprintf(key, sizeof(key), "rss.%s.max_mb", label);
-        bench_record(b, key, "%.1f", (double)max_kb / 1024);
-        snprintf(key, sizeof(key), "rss.%s.each_mb", label);
-        bench_record(b, key, "%s", each);
-        snprintf(key, sizeof(key), "rss.%s.workers", label);
-        bench_record(b, key, "%d", n);
-}
-
-/* Reads VmRSS of each process in the comma-separated `pids` into
- * kb[0..max). Returns the count, or -1 after logging. */
-static int read_rss(const char *pids, long *pidv, long *kb, int max) {
+/* Reads the memory of each process in the comma-separated `pids` into
+ * mv[0..max). Returns the count, or -1 after logging. */
+static int read_mems(const char *pids, mem_t *mv, int max) {
         const char *p = pids;
         int n = 0;
 
@@ -345,24 +352,47 @@ static int read_rss(const char *pids, long *pidv, long *kb, int max) {
                         kp_err("rss: bad process id list '%s'", pids);
                         return -1;
                 }
-                kb[n] = vm_rss_kb(pid);
-                if (kb[n] < 0) {
+                mv[n].pid = pid;
+                if (read_mem(&mv[n]) == -1) {
                         kp_err("rss: cannot read /proc/%ld/status: %s", pid,
                                strerror(errno));
                         return -1;
                 }
-                pidv[n++] = pid;
+                n++;
                 p = *end ? end + 1 : end;
         }
         return n;
+}
+
+static void record_rss(bench_t *b, const char *label, const mem_t *mv, int n) {
+        char key[128], each[64 * 12] = "";
+        long max_rss = 0, max_anon = 0;
+        int i;
+
+        for (i = 0; i < n; i++) {
+                snprintf(each + strlen(each), sizeof(each) - strlen(each),
+                         "%s%.1f", i ? "," : "", (double)mv[i].rss / 1024);
+                if (mv[i].rss > max_rss)
+                        max_rss = mv[i].rss;
+                if (mv[i].anon > max_anon)
+                        max_anon = mv[i].anon;
+        }
+        snprintf(key, sizeof(key), "rss.%s.max_mb", label);
+        bench_record(b, key, "%.1f", (double)max_rss / 1024);
+        snprintf(key, sizeof(key), "rss.%s.anon_max_mb", label);
+        bench_record(b, key, "%.1f", (double)max_anon / 1024);
+        snprintf(key, sizeof(key), "rss.%s.each_mb", label);
+        bench_record(b, key, "%s", each);
+        snprintf(key, sizeof(key), "rss.%s.workers", label);
+        bench_record(b, key, "%d", n);
 }
 
 int bench_rss(bench_t *b) {
         const char *pids = kp_conf_str(b->conf, "worker-pids");
         const char *label = kp_conf_str(b->conf, "label");
         long idle_ms = (long)kp_conf_int(b->conf, "idle-ms");
-        long pidv[64], kb[64], max_kb = 0;
-        char each[64 * 12] = "";
+        long max_rss = 0;
+        mem_t mv[64];
         int n, i;
 
         if (!pids || !*pids) {
@@ -370,20 +400,19 @@ int bench_rss(bench_t *b) {
                 return -1;
         }
         usleep((useconds_t)idle_ms * 1000);
-        n = read_rss(pids, pidv, kb, 64);
+        n = read_mems(pids, mv, 64);
         if (n <= 0)
                 return -1;
 
         printf("rss (%s, after %ld ms idle):", label, idle_ms);
         for (i = 0; i < n; i++) {
-                printf(" pid %ld %.1f MB", pidv[i], (double)kb[i] / 1024);
-                snprintf(each + strlen(each), sizeof(each) - strlen(each),
-                         "%s%.1f", i ? "," : "", (double)kb[i] / 1024);
-                if (kb[i] > max_kb)
-                        max_kb = kb[i];
+                printf(" pid %ld %.1f MB (own %.1f)", mv[i].pid,
+                       (double)mv[i].rss / 1024, (double)mv[i].anon / 1024);
+                if (mv[i].rss > max_rss)
+                        max_rss = mv[i].rss;
         }
-        printf("; max %.1f MB of %d (target < 20 MB)\n", (double)max_kb / 1024,
+        printf("; max %.1f MB of %d (target < 20 MB)\n", (double)max_rss / 1024,
                n);
-        record_rss(b, label, max_kb, each, n);
+        record_rss(b, label, mv, n);
         return 0;
 }
