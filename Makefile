@@ -39,6 +39,7 @@ WORKER_SRC := $(wildcard consumer/*.c)
 KPOOL_SRC := $(wildcard producer/*.c)
 STUB_SRC := $(wildcard tests/stub/*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
+MOCK_SRC := $(wildcard tests/mock/*.c)
 TXN_SRC := tests/tools/txn_produce.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
@@ -46,7 +47,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 sobj = $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(1))
 
 BINS := $(BUILD)/kpool $(BUILD)/kpool-worker $(BUILD)/kpool-stub-llm \
-        $(BUILD)/kpool-bench $(BUILD)/kpool-txn-produce
+        $(BUILD)/kpool-bench $(BUILD)/kpool-txn-produce \
+        $(BUILD)/kpool-mock-faults
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/%,$(UNIT_SRC))
 ASAN_BINS := $(BUILD)/asan/kpool $(BUILD)/asan/kpool-worker \
              $(BUILD)/asan/kpool-stub-llm
@@ -88,6 +90,9 @@ $(BUILD)/kpool-stub-llm: $(call obj,$(STUB_SRC)) $(BUILD)/libkpool.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lmicrohttpd
 
 $(BUILD)/kpool-bench: $(call obj,$(BENCH_SRC)) $(BUILD)/libkpool.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/kpool-mock-faults: $(call obj,$(MOCK_SRC)) $(BUILD)/libkpool.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/kpool-txn-produce: $(call obj,$(TXN_SRC))

@@ -1,0 +1,1121 @@
+/* mock_faults.c - kpool-mock-faults: a real kpool-worker against
+ * librdkafka's mock cluster, with faults injected while it works.
+ *
+ * Each scenario builds a fresh three-broker mock cluster inside this
+ * process: <pool>.tasks is led by broker 1, <pool>.results (one
+ * partition) by broker 2, and broker 3 coordinates the group
+ * <pool>.workers. The scenario produces tasks, starts kpool-stub-llm and
+ * kpool-worker (found next to this program) as child processes, injects
+ * its faults, and checks what a user of the pool sees: the results in
+ * <pool>.results (one per task, none twice) and the offsets the group
+ * committed. Every wait is bounded.
+ *
+ *   kpool-mock-faults [-v] [-k] [SCENARIO...]
+ *
+ * -v logs progress (-vv: librdkafka's own lines too), -k keeps the
+ * scenarios' logs. Prints "ok N - name" or "not ok N - name: why" per
+ * scenario, then "N passed, M failed"; exits 1 on any failure. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "kp_kafka.h"
+#include "kp_log.h"
+#include "kp_task.h"
+
+/* Kafka protocol request types (ApiKey) the faults are aimed at;
+ * librdkafka does not install its protocol header. */
+#define MF_API_PRODUCE       0
+#define MF_API_OFFSET_COMMIT 8
+
+#define MF_BROKERS        3
+#define MF_TASKS_LEADER   1
+#define MF_RESULTS_LEADER 2
+#define MF_COORDINATOR    3
+#define MF_CONTROLLER     0 /* the mock names broker 0 controller */
+#define MF_MAX_TASKS      128
+#define MF_MAX_PARTS      8
+#define MF_WAIT_MS        15000 /* the longest any one wait may take */
+#define MF_KAFKA_WAIT_MS  5000  /* one request of this program's own */
+#define MF_STOP_GRACE_MS  5000  /* SIGTERM to SIGKILL */
+#define MF_LOG_TAIL       30    /* worker log lines shown on failure */
+
+typedef struct mf {
+        int num;
+        const char *name;
+        char dir[PATH_MAX]; /* this scenario's logs */
+        char pool[64];
+        char tasks[256];
+        char results[256];
+        char group[256];
+        int nparts;
+
+        rd_kafka_t *mk; /* owns the mock cluster */
+        rd_kafka_mock_cluster_t *mc;
+        char brokers[512];
+        rd_kafka_t *prod;    /* produces the tasks */
+        rd_kafka_t *reader;  /* reads <pool>.results from the start */
+        rd_kafka_t *offsets; /* reads the group's committed offsets */
+
+        int ntasks;
+        int32_t task_part[MF_MAX_TASKS];
+        int64_t task_off[MF_MAX_TASKS];
+        int seen[MF_MAX_TASKS];          /* results read, per task */
+        int64_t end[MF_MAX_PARTS];       /* tasks produced, per partition */
+        int64_t committed[MF_MAX_PARTS]; /* last read; -1: none */
+        int64_t max_committed[MF_MAX_PARTS];
+
+        pid_t stub_pid, worker_pid;
+        int stub_port;
+        char why[2048]; /* the first failure */
+} mf_t;
+
+static char bin_dir[PATH_MAX];
+static char work_dir[256];
+static int keep_logs;
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+        while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+                ;
+}
+
+/* Records the scenario's first failure. Returns -1. */
+__attribute__((format(printf, 2, 3))) static int fail(mf_t *f, const char *fmt,
+                                                      ...) {
+        va_list ap;
+
+        if (f->why[0])
+                return -1;
+        va_start(ap, fmt);
+        vsnprintf(f->why, sizeof(f->why), fmt, ap);
+        va_end(ap);
+        return -1;
+}
+
+/* ---- this program's Kafka clients ---- */
+
+static void rk_log(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf) {
+        kp_debug("%s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static void on_task_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
+                             void *opaque) {
+        mf_t *f = opaque;
+        int i = (int)(intptr_t)rkm->_private;
+
+        if (rkm->err) {
+                fail(f, "task t%03d was not produced: %s", i,
+                     rd_kafka_err2str(rkm->err));
+                return;
+        }
+        f->task_off[i] = rkm->offset;
+}
+
+/* A client of the mock cluster; props is a NULL-ended list of name,
+ * value pairs. Returns the handle, or NULL after fail(). */
+static rd_kafka_t *client_new(mf_t *f, rd_kafka_type_t type,
+                              const char *const *props) {
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        char errstr[512];
+        rd_kafka_t *rk;
+
+        rd_kafka_conf_set_log_cb(conf, rk_log);
+        rd_kafka_conf_set_opaque(conf, f);
+        /* Brokers come back in seconds here: look for them often. */
+        if (rd_kafka_conf_set(conf, "reconnect.backoff.max.ms", "500", errstr,
+                              sizeof(errstr)) != RD_KAFKA_CONF_OK)
+                goto bad;
+        if (f->brokers[0] &&
+            rd_kafka_conf_set(conf, "bootstrap.servers", f->brokers, errstr,
+                              sizeof(errstr)) != RD_KAFKA_CONF_OK)
+                goto bad;
+        for (; props && props[0]; props += 2)
+                if (rd_kafka_conf_set(conf, props[0], props[1], errstr,
+                                      sizeof(errstr)) != RD_KAFKA_CONF_OK)
+                        goto bad;
+        if (type == RD_KAFKA_PRODUCER)
+                rd_kafka_conf_set_dr_msg_cb(conf, on_task_delivery);
+        rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+        if (rk)
+                return rk;
+        fail(f, "cannot create a Kafka client: %s", errstr);
+        return NULL;
+bad:
+        rd_kafka_conf_destroy(conf);
+        fail(f, "cannot configure a Kafka client: %s", errstr);
+        return NULL;
+}
+
+/* The mock cluster, its topics, leaders and coordinator, and the three
+ * clients of this program. Returns 0, or -1 after fail(). */
+static int cluster_open(mf_t *f) {
+        static const char *const reader_props[] = {"group.id",
+                                                   "kpool-mock-faults-reader",
+                                                   "enable.auto.commit",
+                                                   "false",
+                                                   "auto.offset.reset",
+                                                   "earliest",
+                                                   "fetch.wait.max.ms",
+                                                   "50",
+                                                   NULL};
+        const char *offsets_props[] = {"group.id", f->group,
+                                       "enable.auto.commit", "false", NULL};
+        rd_kafka_topic_partition_list_t *list;
+        rd_kafka_resp_err_t err;
+        int32_t p;
+
+        f->mk = client_new(f, RD_KAFKA_PRODUCER, NULL);
+        if (!f->mk)
+                return -1;
+        f->mc = rd_kafka_mock_cluster_new(f->mk, MF_BROKERS);
+        if (!f->mc)
+                return fail(f, "cannot create the mock cluster");
+        snprintf(f->brokers, sizeof(f->brokers), "%s",
+                 rd_kafka_mock_cluster_bootstraps(f->mc));
+        /* The mock cluster names broker 0 its controller, and the worker
+         * asks the controller about its topics (DescribeTopics). */
+        if ((err = rd_kafka_mock_broker_add(f->mc, MF_CONTROLLER)))
+                return fail(f, "cannot add broker %d: %s", MF_CONTROLLER,
+                            rd_kafka_err2str(err));
+        rd_kafka_mock_group_initial_rebalance_delay_ms(f->mc, 0);
+
+        if ((err = rd_kafka_mock_topic_create(f->mc, f->tasks, f->nparts,
+                                              MF_BROKERS)) ||
+            (err =
+                 rd_kafka_mock_topic_create(f->mc, f->results, 1, MF_BROKERS)))
+                return fail(f, "cannot create the topics: %s",
+                            rd_kafka_err2str(err));
+        for (p = 0; p < f->nparts; p++)
+                rd_kafka_mock_partition_set_leader(f->mc, f->tasks, p,
+                                                   MF_TASKS_LEADER);
+        rd_kafka_mock_partition_set_leader(f->mc, f->results, 0,
+                                           MF_RESULTS_LEADER);
+        rd_kafka_mock_coordinator_set(f->mc, "group", f->group, MF_COORDINATOR);
+
+        f->prod = client_new(f, RD_KAFKA_PRODUCER, NULL);
+        f->reader = client_new(f, RD_KAFKA_CONSUMER, reader_props);
+        f->offsets = client_new(f, RD_KAFKA_CONSUMER, offsets_props);
+        if (!f->prod || !f->reader || !f->offsets)
+                return -1;
+
+        list = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(list, f->results, 0)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+        err = rd_kafka_assign(f->reader, list);
+        rd_kafka_topic_partition_list_destroy(list);
+        if (err)
+                return fail(f, "cannot read %s: %s", f->results,
+                            rd_kafka_err2str(err));
+        return 0;
+}
+
+static void cluster_close(mf_t *f) {
+        if (f->reader) {
+                rd_kafka_consumer_close(f->reader);
+                rd_kafka_destroy(f->reader);
+        }
+        if (f->offsets) {
+                rd_kafka_consumer_close(f->offsets);
+                rd_kafka_destroy(f->offsets);
+        }
+        if (f->prod) {
+                rd_kafka_purge(f->prod, RD_KAFKA_PURGE_F_QUEUE |
+                                            RD_KAFKA_PURGE_F_INFLIGHT);
+                rd_kafka_destroy(f->prod);
+        }
+        if (f->mc)
+                rd_kafka_mock_cluster_destroy(f->mc);
+        if (f->mk)
+                rd_kafka_destroy(f->mk);
+}
+
+/* Produces n tasks "tNNN", round-robin over the partitions, and waits
+ * for their acknowledgement. Returns 0, or -1 after fail(). */
+static int produce_tasks(mf_t *f, int n) {
+        char errstr[512], input[64], id[16];
+        int i;
+
+        if (f->ntasks + n > MF_MAX_TASKS)
+                return fail(f, "too many tasks");
+        for (i = f->ntasks; i < f->ntasks + n; i++) {
+                int32_t p = i % f->nparts;
+                rd_kafka_resp_err_t err;
+                char *value;
+
+                snprintf(id, sizeof(id), "t%03d", i);
+                snprintf(input, sizeof(input), "question number %d", i);
+                value = kp_task_encode(input, NULL, id, NULL, errstr,
+                                       sizeof(errstr));
+                if (!value)
+                        return fail(f, "cannot encode task %s: %s", id, errstr);
+                f->task_part[i] = p;
+                f->task_off[i] = -1;
+                err = rd_kafka_producev(
+                    f->prod, RD_KAFKA_V_TOPIC(f->tasks),
+                    RD_KAFKA_V_PARTITION(p), RD_KAFKA_V_KEY(id, strlen(id)),
+                    RD_KAFKA_V_VALUE(value, strlen(value)),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                    RD_KAFKA_V_OPAQUE((void *)(intptr_t)i), RD_KAFKA_V_END);
+                free(value);
+                if (err)
+                        return fail(f, "cannot produce task %s: %s", id,
+                                    rd_kafka_err2str(err));
+                f->end[p]++;
+        }
+        f->ntasks += n;
+        rd_kafka_flush(f->prod, 10000);
+        if (rd_kafka_outq_len(f->prod) > 0)
+                return fail(f, "the tasks were not acknowledged in 10 s");
+        if (f->why[0])
+                return -1;
+        kp_info("scenario %d: %d tasks in %s", f->num, f->ntasks, f->tasks);
+        return 0;
+}
+
+/* ---- reading results and committed offsets ---- */
+
+static void take_result(mf_t *f, const rd_kafka_message_t *rkm) {
+        json_tokener *tok = json_tokener_new();
+        json_object *obj, *v;
+        const char *id = "?", *status = "?";
+        int i = -1, n = 0;
+
+        obj = json_tokener_parse_ex(tok, rkm->payload, (int)rkm->len);
+        json_tokener_free(tok);
+        if (!obj || !json_object_is_type(obj, json_type_object)) {
+                fail(f, "a result at offset %lld is not a JSON object",
+                     (long long)rkm->offset);
+                json_object_put(obj);
+                return;
+        }
+        if (json_object_object_get_ex(obj, "id", &v))
+                id = json_object_get_string(v);
+        if (json_object_object_get_ex(obj, "status", &v))
+                status = json_object_get_string(v);
+        if (sscanf(id, "t%3d%n", &i, &n) != 1 || id[n] || i < 0 ||
+            i >= f->ntasks) {
+                fail(f, "a result for a task never submitted: id %s", id);
+        } else if (strcmp(status, "ok")) {
+                fail(f, "task %s failed: %s", id,
+                     json_object_to_json_string(obj));
+        } else {
+                int64_t off = -2;
+                int32_t part = -2;
+
+                if (json_object_object_get_ex(obj, "partition", &v))
+                        part = json_object_get_int(v);
+                if (json_object_object_get_ex(obj, "offset", &v))
+                        off = json_object_get_int64(v);
+                if (part != f->task_part[i] || off != f->task_off[i])
+                        fail(f,
+                             "the result of task %s names partition %d "
+                             "offset %lld, the task is at %d/%lld",
+                             id, part, (long long)off, f->task_part[i],
+                             (long long)f->task_off[i]);
+                f->seen[i]++;
+                kp_debug("result %d of task %s at results offset %lld",
+                         f->seen[i], id, (long long)rkm->offset);
+        }
+        json_object_put(obj);
+}
+
+/* Reads what results arrived, waiting up to wait_ms for the first. */
+static void read_results(mf_t *f, int wait_ms) {
+        rd_kafka_message_t *rkm;
+
+        for (rkm = rd_kafka_consumer_poll(f->reader, wait_ms); rkm;
+             rkm = rd_kafka_consumer_poll(f->reader, 0)) {
+                if (rkm->err)
+                        kp_debug("reading %s: %s", f->results,
+                                 rd_kafka_message_errstr(rkm));
+                else
+                        take_result(f, rkm);
+                rd_kafka_message_destroy(rkm);
+        }
+}
+
+/* Refreshes f->committed; a failed query keeps the last values (the
+ * faults may hit this program's requests too). */
+static void read_committed(mf_t *f) {
+        rd_kafka_topic_partition_list_t *list;
+        rd_kafka_resp_err_t err;
+        int32_t p;
+
+        list = rd_kafka_topic_partition_list_new(f->nparts);
+        for (p = 0; p < f->nparts; p++)
+                rd_kafka_topic_partition_list_add(list, f->tasks, p);
+        err = rd_kafka_committed(f->offsets, list, MF_KAFKA_WAIT_MS);
+        if (err) {
+                kp_info("reading the committed offsets: %s",
+                        rd_kafka_err2str(err));
+        } else {
+                for (p = 0; p < list->cnt; p++) {
+                        rd_kafka_topic_partition_t *el = &list->elems[p];
+
+                        if (el->err || el->partition >= f->nparts)
+                                continue;
+                        f->committed[el->partition] =
+                            el->offset < 0 ? -1 : el->offset;
+                        if (f->committed[el->partition] >
+                            f->max_committed[el->partition])
+                                f->max_committed[el->partition] =
+                                    f->committed[el->partition];
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+}
+
+static const char *describe_status(int status, char *buf, size_t size) {
+        if (WIFEXITED(status))
+                snprintf(buf, size, "exit %d", WEXITSTATUS(status));
+        else if (WIFSIGNALED(status))
+                snprintf(buf, size, "killed by signal %d", WTERMSIG(status));
+        else
+                snprintf(buf, size, "status %d", status);
+        return buf;
+}
+
+/* One look at the world: results, committed offsets, the worker still
+ * running. Returns 0, or -1 once the scenario failed. */
+static int look(mf_t *f, int wait_ms) {
+        char how[64];
+        int status;
+
+        read_results(f, wait_ms);
+        read_committed(f);
+        if (f->worker_pid > 0 &&
+            waitpid(f->worker_pid, &status, WNOHANG) == f->worker_pid) {
+                f->worker_pid = 0;
+                fail(f, "kpool-worker ended by itself (%s)",
+                     describe_status(status, how, sizeof(how)));
+        }
+        return f->why[0] ? -1 : 0;
+}
+
+/* How many of tasks [0, upto) have no result yet; their ids go to buf. */
+static int missing(const mf_t *f, int upto, char *buf, size_t size) {
+        size_t len = 0;
+        int i, n = 0;
+
+        buf[0] = '\0';
+        for (i = 0; i < upto; i++) {
+                if (f->seen[i])
+                        continue;
+                if (++n <= 8 && len < size)
+                        len += (size_t)snprintf(buf + len, size - len,
+                                                "%st%03d", n > 1 ? " " : "", i);
+        }
+        if (n > 8 && len < size)
+                snprintf(buf + len, size - len, " ...");
+        return n;
+}
+
+/* "p0 10/10 p1 3/10": committed against end, per partition. */
+static const char *describe_commits(const mf_t *f, char *buf, size_t size) {
+        size_t len = 0;
+        int32_t p;
+
+        buf[0] = '\0';
+        for (p = 0; p < f->nparts && len < size; p++)
+                len += (size_t)snprintf(
+                    buf + len, size - len, "%sp%d %lld/%lld", p ? " " : "",
+                    (int)p, (long long)f->committed[p], (long long)f->end[p]);
+        return buf;
+}
+
+/* The end offset of <pool>.results, or -1 if it cannot be read. */
+static int64_t results_end(mf_t *f) {
+        int64_t lo, hi;
+
+        if (rd_kafka_query_watermark_offsets(f->reader, f->results, 0, &lo,
+                                             &hi, MF_KAFKA_WAIT_MS))
+                return -1;
+        return hi;
+}
+
+static int commits_done(const mf_t *f) {
+        int32_t p;
+
+        for (p = 0; p < f->nparts; p++)
+                if (f->committed[p] < f->end[p])
+                        return 0;
+        return 1;
+}
+
+/* Waits until every task so far has a result and the group committed
+ * the end of every partition. Returns 0, or -1 after fail(). */
+static int wait_done(mf_t *f, const char *what) {
+        int64_t start = now_ms();
+        char ids[256], commits[256];
+        int left;
+
+        for (;;) {
+                if (look(f, 100) == -1)
+                        return -1;
+                left = missing(f, f->ntasks, ids, sizeof(ids));
+                if (!left && commits_done(f))
+                        return 0;
+                if (now_ms() - start > MF_WAIT_MS)
+                        break;
+        }
+        if (left)
+                return fail(f,
+                            "%s: after %d s, %d of %d tasks have no result "
+                            "(%s) in the %lld records of %s; committed %s",
+                            what, MF_WAIT_MS / 1000, left, f->ntasks, ids,
+                            (long long)results_end(f), f->results,
+                            describe_commits(f, commits, sizeof(commits)));
+        return fail(f,
+                    "%s: after %d s every task has a result but the "
+                    "committed offsets did not reach the end: %s",
+                    what, MF_WAIT_MS / 1000,
+                    describe_commits(f, commits, sizeof(commits)));
+}
+
+/* Waits until tasks [0, upto) have results. */
+static int wait_results(mf_t *f, int upto, const char *what) {
+        int64_t start = now_ms();
+        char ids[256];
+
+        while (missing(f, upto, ids, sizeof(ids))) {
+                if (look(f, 100) == -1)
+                        return -1;
+                if (now_ms() - start > MF_WAIT_MS)
+                        return fail(f, "%s: after %d s no result for %s", what,
+                                    MF_WAIT_MS / 1000, ids);
+        }
+        return 0;
+}
+
+/* Reads <pool>.results to its end, then checks each task has exactly
+ * one result. Returns 0, or -1 after fail(). */
+static int exactly_once(mf_t *f) {
+        rd_kafka_topic_partition_list_t *list;
+        int64_t lo, hi, pos = -1, start = now_ms();
+        rd_kafka_resp_err_t err;
+        char dups[256];
+        size_t len = 0;
+        int i, n = 0;
+
+        err = rd_kafka_query_watermark_offsets(f->reader, f->results, 0, &lo,
+                                               &hi, MF_KAFKA_WAIT_MS);
+        if (err)
+                return fail(f, "cannot read the end of %s: %s", f->results,
+                            rd_kafka_err2str(err));
+        list = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(list, f->results, 0);
+        while (now_ms() - start < 10000) {
+                rd_kafka_position(f->reader, list);
+                pos = list->elems[0].offset;
+                if (pos >= hi)
+                        break;
+                read_results(f, 100);
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+        if (pos < hi)
+                return fail(f, "read %s only up to offset %lld of %lld",
+                            f->results, (long long)pos, (long long)hi);
+        if (f->why[0])
+                return -1;
+
+        dups[0] = '\0';
+        for (i = 0; i < f->ntasks; i++) {
+                if (f->seen[i] == 1)
+                        continue;
+                n++;
+                if (len < sizeof(dups))
+                        len += (size_t)snprintf(
+                            dups + len, sizeof(dups) - len, "%st%03d: %d",
+                            n > 1 ? ", " : "", i, f->seen[i]);
+        }
+        if (n)
+                return fail(f,
+                            "%d tasks do not have exactly one result in %s "
+                            "(%lld records for %d tasks): %s",
+                            n, f->results, (long long)hi, f->ntasks, dups);
+        return 0;
+}
+
+/* ---- child processes ---- */
+
+/* Forks; the child gets its own log file for stdout and stderr, loses
+ * every KPOOL_* variable (flags say all it needs), every other file
+ * descriptor, and dies with us.
+ * Returns the pid in the parent, or -1. */
+static pid_t spawn(mf_t *f, char *const argv[], const char *out_path,
+                   const char *err_path) {
+        extern char **environ;
+        pid_t pid = fork();
+        int fd;
+
+        if (pid != 0)
+                return pid;
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0)
+                dup2(fd, 1);
+        if (err_path)
+                fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0)
+                dup2(fd, 2);
+        /* The mock brokers' sockets live in this process: a copy held
+         * by a child would keep a "down" broker's connections and
+         * listener open. */
+        closefrom(3);
+        for (;;) {
+                char **e, name[256];
+
+                for (e = environ; *e && strncmp(*e, "KPOOL_", 6); e++)
+                        ;
+                if (!*e)
+                        break;
+                snprintf(name, sizeof(name), "%.*s", (int)strcspn(*e, "="), *e);
+                unsetenv(name);
+        }
+        setenv("ANTHROPIC_API_KEY", "test", 1);
+        execv(argv[0], argv);
+        kp_err("cannot run %s: %s", argv[0], strerror(errno));
+        _exit(127);
+}
+
+/* Sends SIGTERM, then SIGKILL after the grace period. Returns the wait
+ * status, or -1 if there was no child. */
+static int stop_child(pid_t *pidp, int grace_ms) {
+        int64_t start = now_ms();
+        int status = -1;
+        pid_t pid = *pidp;
+
+        if (pid <= 0)
+                return -1;
+        *pidp = 0;
+        kill(pid, SIGTERM);
+        while (now_ms() - start < grace_ms) {
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        return status;
+                sleep_ms(20);
+        }
+        kp_warn("pid %d ignored SIGTERM for %d ms; killing it", (int)pid,
+                grace_ms);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        return status;
+}
+
+static int start_stub(mf_t *f, long latency_ms) {
+        char path[PATH_MAX + 32], out[PATH_MAX + 32], err[PATH_MAX + 32];
+        char latency[32], line[256];
+        char *argv[] = {path, "--port", "0", "--latency-ms", latency, NULL};
+        int64_t start = now_ms();
+
+        snprintf(path, sizeof(path), "%s/kpool-stub-llm", bin_dir);
+        snprintf(out, sizeof(out), "%s/stub.out", f->dir);
+        snprintf(err, sizeof(err), "%s/stub.log", f->dir);
+        snprintf(latency, sizeof(latency), "%ld", latency_ms);
+        f->stub_pid = spawn(f, argv, out, err);
+        if (f->stub_pid < 0)
+                return fail(f, "fork: %s", strerror(errno));
+
+        while (now_ms() - start < 10000) {
+                FILE *fp = fopen(out, "r");
+
+                while (fp && fgets(line, sizeof(line), fp))
+                        if (sscanf(line, "listening on %*[0-9.]:%d",
+                                   &f->stub_port) == 1)
+                                break;
+                if (fp)
+                        fclose(fp);
+                if (f->stub_port > 0)
+                        return 0;
+                sleep_ms(20);
+        }
+        return fail(f, "kpool-stub-llm did not say where it listens (see %s)",
+                    err);
+}
+
+/* Starts kpool-worker "w1" of the pool; extra is a NULL-ended list of
+ * further arguments. */
+static int start_worker(mf_t *f, int concurrency, const char *const *extra) {
+        char path[PATH_MAX + 32], log[PATH_MAX + 32], url[128], conc[16];
+        char *argv[64];
+        int n = 0;
+
+        snprintf(path, sizeof(path), "%s/kpool-worker", bin_dir);
+        snprintf(log, sizeof(log), "%s/worker.log", f->dir);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/messages",
+                 f->stub_port);
+        snprintf(conc, sizeof(conc), "%d", concurrency);
+        argv[n++] = path;
+        argv[n++] = "--brokers";
+        argv[n++] = f->brokers;
+        argv[n++] = "--pool";
+        argv[n++] = f->pool;
+        argv[n++] = "--name";
+        argv[n++] = "w1";
+        argv[n++] = "--backend-url";
+        argv[n++] = url;
+        argv[n++] = "--concurrency";
+        argv[n++] = conc;
+        argv[n++] = "--log-level";
+        argv[n++] = "debug";
+        /* The mock cluster checks the sequence numbers of an idempotent
+         * producer only when it is transactional: a batch sent behind a
+         * failed one would be taken out of order (a real broker refuses
+         * it), and librdkafka would count the failed one as delivered.
+         * One request in flight keeps the mock honest. */
+        argv[n++] = "-X";
+        argv[n++] = "producer.max.in.flight.requests.per.connection=1";
+        for (; extra && *extra && n < 63; extra++)
+                argv[n++] = (char *)*extra;
+        argv[n] = NULL;
+
+        f->worker_pid = spawn(f, argv, log, NULL);
+        if (f->worker_pid < 0)
+                return fail(f, "fork: %s", strerror(errno));
+        kp_info("scenario %d: kpool-worker pid %d, log %s", f->num,
+                (int)f->worker_pid, log);
+        return 0;
+}
+
+/* Lines of the worker's log that contain `text`. */
+static int worker_log_count(const mf_t *f, const char *text) {
+        char path[PATH_MAX + 32], line[4096];
+        FILE *fp;
+        int n = 0;
+
+        snprintf(path, sizeof(path), "%s/worker.log", f->dir);
+        fp = fopen(path, "r");
+        if (!fp)
+                return 0;
+        while (fgets(line, sizeof(line), fp))
+                if (strstr(line, text))
+                        n++;
+        fclose(fp);
+        return n;
+}
+
+/* Waits for `text` in the worker's log. */
+static int wait_worker_log(mf_t *f, const char *text, int wait_ms) {
+        int64_t start = now_ms();
+
+        while (!worker_log_count(f, text)) {
+                if (look(f, 100) == -1)
+                        return -1;
+                if (now_ms() - start > wait_ms)
+                        return fail(f,
+                                    "kpool-worker never logged \"%s\" in "
+                                    "%d s",
+                                    text, wait_ms / 1000);
+        }
+        return 0;
+}
+
+/* Prints the tail of the worker's log as "# " lines. */
+static void show_worker_log(const mf_t *f) {
+        char path[PATH_MAX + 32], line[4096];
+        char *ring[MF_LOG_TAIL] = {0};
+        int n = 0, i;
+        FILE *fp;
+
+        snprintf(path, sizeof(path), "%s/worker.log", f->dir);
+        fp = fopen(path, "r");
+        if (!fp)
+                return;
+        while (fgets(line, sizeof(line), fp)) {
+                free(ring[n % MF_LOG_TAIL]);
+                ring[n % MF_LOG_TAIL] = strdup(line);
+                n++;
+        }
+        fclose(fp);
+        printf("# last lines of %s:\n", path);
+        for (i = n > MF_LOG_TAIL ? n - MF_LOG_TAIL : 0; i < n; i++) {
+                char *l = ring[i % MF_LOG_TAIL];
+
+                if (l)
+                        printf("#   %s%s", l,
+                               l[strlen(l) - 1] == '\n' ? "" : "\n");
+        }
+        for (i = 0; i < MF_LOG_TAIL; i++)
+                free(ring[i]);
+}
+
+/* ---- scenarios ---- */
+
+/* Produce requests for results fail with a retriable error a dozen times
+ * while tasks run: librdkafka retries them, and the idempotent producer
+ * writes each result once. */
+static int sc_produce_errors(mf_t *f) {
+        const int errors = 12;
+        size_t left = 0;
+        int i;
+
+        if (produce_tasks(f, 30) == -1 || start_stub(f, 20) == -1)
+                return -1;
+        for (i = 0; i < errors; i++)
+                rd_kafka_mock_broker_push_request_error_rtts(
+                    f->mc, MF_RESULTS_LEADER, MF_API_PRODUCE, 1,
+                    RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, 0);
+        if (start_worker(f, 4, NULL) == -1 ||
+            wait_done(f, "with Produce errors on the results") == -1)
+                return -1;
+        rd_kafka_mock_broker_error_stack_cnt(f->mc, MF_RESULTS_LEADER,
+                                             MF_API_PRODUCE, &left);
+        if (left)
+                return fail(f,
+                            "only %d of %d injected Produce errors were "
+                            "met; the fault did not happen",
+                            errors - (int)left, errors);
+        return exactly_once(f);
+}
+
+/* Counts requests of one type the mock cluster saw since tracking
+ * started. */
+static int count_requests(mf_t *f, int16_t api_key) {
+        rd_kafka_mock_request_t **reqs;
+        size_t cnt, i;
+        int n = 0;
+
+        reqs = rd_kafka_mock_get_requests(f->mc, &cnt);
+        for (i = 0; i < cnt; i++)
+                if (rd_kafka_mock_request_api_key(reqs[i]) == api_key)
+                        n++;
+        rd_kafka_mock_request_destroy_array(reqs, cnt);
+        return n;
+}
+
+/* The group's coordinator moves to another broker and the next commits
+ * fail with NOT_COORDINATOR: the commits are retried, nothing is lost. */
+static int sc_lost_coordinator(mf_t *f) {
+        const int errors = 6;
+        int i, commits;
+
+        if (produce_tasks(f, 12) == -1 || start_stub(f, 150) == -1 ||
+            start_worker(f, 1, NULL) == -1 ||
+            wait_results(f, 2, "before the coordinator moved") == -1)
+                return -1;
+
+        rd_kafka_mock_start_request_tracking(f->mc);
+        rd_kafka_mock_coordinator_set(f->mc, "group", f->group,
+                                      MF_TASKS_LEADER);
+        for (i = 0; i < errors; i++)
+                rd_kafka_mock_push_request_errors(
+                    f->mc, MF_API_OFFSET_COMMIT, 1,
+                    RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
+        kp_info("scenario %d: coordinator moved, %d commits to fail", f->num,
+                errors);
+        if (produce_tasks(f, 12) == -1 ||
+            wait_done(f, "after the coordinator moved") == -1)
+                return -1;
+        commits = count_requests(f, MF_API_OFFSET_COMMIT);
+        if (commits <= errors)
+                return fail(f,
+                            "the mock cluster saw only %d OffsetCommit "
+                            "requests after the move, fewer than the %d "
+                            "failures injected plus one that succeeded",
+                            commits, errors);
+        return exactly_once(f);
+}
+
+/* Broker 1 (leader of the tasks) goes down and comes back, then broker
+ * 2 (leader of the results) does, each while tasks are in flight. */
+static int sc_broker_down(mf_t *f) {
+        if (produce_tasks(f, 9) == -1 || start_stub(f, 100) == -1 ||
+            start_worker(f, 2, NULL) == -1 ||
+            wait_results(f, 2, "before any broker went down") == -1)
+                return -1;
+
+        kp_info("scenario %d: broker %d (tasks) down", f->num, MF_TASKS_LEADER);
+        rd_kafka_mock_broker_set_down(f->mc, MF_TASKS_LEADER);
+        sleep_ms(3000);
+        rd_kafka_mock_broker_set_up(f->mc, MF_TASKS_LEADER);
+        kp_info("scenario %d: broker %d (tasks) up", f->num, MF_TASKS_LEADER);
+        if (produce_tasks(f, 9) == -1 ||
+            wait_done(f, "after the tasks' leader came back") == -1)
+                return -1;
+
+        if (produce_tasks(f, 9) == -1 ||
+            wait_results(f, 20, "before the results' leader went down") == -1)
+                return -1;
+        kp_info("scenario %d: broker %d (results) down", f->num,
+                MF_RESULTS_LEADER);
+        rd_kafka_mock_broker_set_down(f->mc, MF_RESULTS_LEADER);
+        sleep_ms(3000);
+        rd_kafka_mock_broker_set_up(f->mc, MF_RESULTS_LEADER);
+        kp_info("scenario %d: broker %d (results) up", f->num,
+                MF_RESULTS_LEADER);
+        if (wait_done(f, "after the results' leader came back") == -1)
+                return -1;
+        return exactly_once(f);
+}
+
+/* Checks for hold_ms that the committed offset of partition 0 never
+ * passes `limit` (the offset of a task whose result is undelivered). */
+static int hold_commit(mf_t *f, int64_t limit, int hold_ms) {
+        int64_t start = now_ms();
+
+        while (now_ms() - start < hold_ms) {
+                if (look(f, 100) == -1)
+                        return -1;
+                if (f->max_committed[0] > limit)
+                        return fail(f,
+                                    "the group committed offset %lld of %s "
+                                    "[0] while the result of the task at "
+                                    "offset %lld was not delivered",
+                                    (long long)f->max_committed[0], f->tasks,
+                                    (long long)limit);
+        }
+        return 0;
+}
+
+/* The results' leader is down longer than message.timeout.ms: the
+ * deliveries fail, the tasks' offsets stay uncommitted, and once the
+ * broker is back the results arrive and the commit moves on. */
+static int sc_undeliverable(mf_t *f) {
+        static const char *const extra[] = {
+            "-X", "producer.message.timeout.ms=3000", NULL};
+        int64_t held;
+
+        if (produce_tasks(f, 2) == -1 || start_stub(f, 20) == -1 ||
+            start_worker(f, 1, extra) == -1 ||
+            wait_done(f, "before the results' leader went down") == -1)
+                return -1;
+
+        held = f->end[0];
+        rd_kafka_mock_broker_set_down(f->mc, MF_RESULTS_LEADER);
+        kp_info("scenario %d: broker %d (results) down", f->num,
+                MF_RESULTS_LEADER);
+        if (produce_tasks(f, 2) == -1 ||
+            wait_worker_log(f, "result not delivered", 20000) == -1 ||
+            hold_commit(f, held, 2000) == -1)
+                return -1;
+
+        rd_kafka_mock_broker_set_up(f->mc, MF_RESULTS_LEADER);
+        kp_info("scenario %d: broker %d (results) up", f->num,
+                MF_RESULTS_LEADER);
+        if (wait_done(f, "after the results' leader came back") == -1)
+                return -1;
+        return exactly_once(f);
+}
+
+/* Produce requests fail with an error librdkafka does not retry: each
+ * delivery report says so, the worker produces the result again later,
+ * and commits nothing past it until one delivery succeeds. */
+static int sc_rejected(mf_t *f) {
+        const int errors = 3;
+        int64_t held, start;
+        size_t left = 0;
+        int i;
+
+        if (produce_tasks(f, 2) == -1 || start_stub(f, 20) == -1 ||
+            start_worker(f, 1, NULL) == -1 ||
+            wait_done(f, "before Produce was refused") == -1)
+                return -1;
+
+        held = f->end[0];
+        for (i = 0; i < errors; i++)
+                rd_kafka_mock_broker_push_request_error_rtts(
+                    f->mc, MF_RESULTS_LEADER, MF_API_PRODUCE, 1,
+                    RD_KAFKA_RESP_ERR_INVALID_RECORD, 0);
+        if (produce_tasks(f, 1) == -1 ||
+            wait_worker_log(f, "result not delivered", 20000) == -1 ||
+            hold_commit(f, held, 300) == -1)
+                return -1;
+        start = now_ms();
+        while (!rd_kafka_mock_broker_error_stack_cnt(f->mc, MF_RESULTS_LEADER,
+                                                     MF_API_PRODUCE, &left) &&
+               left > 0) {
+                if (hold_commit(f, held, 100) == -1)
+                        return -1;
+                if (now_ms() - start > MF_WAIT_MS)
+                        return fail(f,
+                                    "after %d s, %d of %d refusals were "
+                                    "not met: the result was not "
+                                    "produced again",
+                                    MF_WAIT_MS / 1000, (int)left, errors);
+        }
+        if (wait_done(f, "after Produce was accepted again") == -1)
+                return -1;
+        return exactly_once(f);
+}
+
+typedef struct mf_scenario {
+        const char *name;
+        int nparts;
+        int (*run)(mf_t *f);
+} mf_scenario_t;
+
+static const mf_scenario_t scenarios[] = {
+    {"retriable Produce errors on results: one result per task", 3,
+     sc_produce_errors},
+    {"group coordinator lost: commits retried, none lost", 3,
+     sc_lost_coordinator},
+    {"tasks' and results' leaders down and up: the worker carries on", 3,
+     sc_broker_down},
+    {"results undeliverable past message.timeout.ms: no commit until "
+     "delivered",
+     1, sc_undeliverable},
+    {"Produce refused (not retriable): produced again, no commit until "
+     "delivered",
+     1, sc_rejected},
+};
+
+#define MF_NSCENARIOS ((int)(sizeof(scenarios) / sizeof(scenarios[0])))
+
+static void remove_dir(const char *dir) {
+        static const char *const files[] = {"worker.log", "stub.out",
+                                            "stub.log"};
+        char path[PATH_MAX + 32];
+        size_t i;
+
+        for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+                snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+                unlink(path);
+        }
+        rmdir(dir);
+}
+
+/* Runs scenario num (1-based). Returns 0 if it passed. */
+static int run_scenario(int num) {
+        const mf_scenario_t *sc = &scenarios[num - 1];
+        mf_t *f = calloc(1, sizeof(*f));
+        int64_t start = now_ms();
+        char how[64];
+        int status, ok;
+        int32_t p;
+
+        if (!f)
+                abort();
+        f->num = num;
+        f->name = sc->name;
+        f->nparts = sc->nparts;
+        for (p = 0; p < MF_MAX_PARTS; p++)
+                f->committed[p] = f->max_committed[p] = -1;
+        snprintf(f->pool, sizeof(f->pool), "mf%d-%d", num, (int)getpid());
+        kp_kafka_topic_tasks(f->pool, f->tasks, sizeof(f->tasks));
+        kp_kafka_topic_results(f->pool, f->results, sizeof(f->results));
+        kp_kafka_group(f->pool, f->group, sizeof(f->group));
+        snprintf(f->dir, sizeof(f->dir), "%s/%d", work_dir, num);
+        if (mkdir(f->dir, 0755) == -1)
+                fail(f, "mkdir %s: %s", f->dir, strerror(errno));
+
+        kp_info("scenario %d: %s", num, sc->name);
+        if (!f->why[0] && cluster_open(f) == 0)
+                sc->run(f);
+
+        status = stop_child(&f->worker_pid, MF_STOP_GRACE_MS);
+        if (status != -1)
+                kp_info("scenario %d: kpool-worker stopped (%s)", num,
+                        describe_status(status, how, sizeof(how)));
+        stop_child(&f->stub_pid, MF_STOP_GRACE_MS);
+        cluster_close(f);
+
+        ok = !f->why[0];
+        if (ok) {
+                printf("ok %d - %s (%.1f s)\n", num, sc->name,
+                       (double)(now_ms() - start) / 1000);
+                if (!keep_logs)
+                        remove_dir(f->dir);
+        } else {
+                printf("not ok %d - %s: %s\n", num, sc->name, f->why);
+                show_worker_log(f);
+                printf("# logs kept in %s\n", f->dir);
+        }
+        fflush(stdout);
+        free(f);
+        return ok ? 0 : -1;
+}
+
+static int find_bin_dir(void) {
+        ssize_t n = readlink("/proc/self/exe", bin_dir, sizeof(bin_dir) - 1);
+        char *slash;
+
+        if (n <= 0)
+                return -1;
+        bin_dir[n] = '\0';
+        slash = strrchr(bin_dir, '/');
+        if (!slash)
+                return -1;
+        *slash = '\0';
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        int run[MF_NSCENARIOS + 1] = {0};
+        int i, any = 0, passed = 0, failed = 0, verbose = 0;
+
+        kp_log_init("kpool-mock-faults", NULL);
+        for (i = 1; i < argc; i++) {
+                char *end;
+                long n;
+
+                if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "-vv")) {
+                        verbose += (int)strlen(argv[i]) - 1;
+                        continue;
+                }
+                if (!strcmp(argv[i], "-k")) {
+                        keep_logs = 1;
+                        continue;
+                }
+                n = strtol(argv[i], &end, 10);
+                if (*end || n < 1 || n > MF_NSCENARIOS) {
+                        fprintf(stderr,
+                                "usage: kpool-mock-faults [-v] [-vv] [-k] "
+                                "[SCENARIO 1-%d]...\n",
+                                MF_NSCENARIOS);
+                        return 2;
+                }
+                run[n] = any = 1;
+        }
+        kp_log_set_level_name(verbose >= 2   ? "debug"
+                              : verbose == 1 ? "info"
+                                             : "warn");
+        signal(SIGPIPE, SIG_IGN);
+
+        if (find_bin_dir() == -1) {
+                kp_err("cannot tell where this program lives");
+                return 1;
+        }
+        snprintf(work_dir, sizeof(work_dir), "/tmp/kpool-mock-faults.XXXXXX");
+        if (!mkdtemp(work_dir)) {
+                kp_err("mkdtemp: %s", strerror(errno));
+                return 1;
+        }
+
+        for (i = 1; i <= MF_NSCENARIOS; i++) {
+                if (any && !run[i])
+                        continue;
+                if (run_scenario(i) == 0)
+                        passed++;
+                else
+                        failed++;
+        }
+        if (!failed && !keep_logs)
+                rmdir(work_dir);
+        printf("%d passed, %d failed\n", passed, failed);
+        return failed ? 1 : 0;
+}
