@@ -17,15 +17,19 @@
 
 #include <json-c/json.h>
 
-/* Error kinds carried in results; stable strings of the wire format. */
+/* Error kinds carried in results; stable strings of the wire format.
+ * backend_error: the backend refused the task (a 4xx);
+ * bad_response: its reply could not be read;
+ * retries_exhausted: 429s, 5xx or transport errors until attempts ran out;
+ * timeout: the per-task deadline passed. */
 #define KP_ERR_INVALID_UTF8     "invalid_utf8"
 #define KP_ERR_INVALID_JSON     "invalid_json"
 #define KP_ERR_MISSING_INPUT    "missing_input"
 #define KP_ERR_INPUT_TOO_LARGE  "input_too_large"
-#define KP_ERR_BACKEND          "backend_error" /* refused (4xx) */
-#define KP_ERR_BACKEND_RESPONSE "bad_response"  /* unparseable reply */
-#define KP_ERR_RETRIES          "retries_exhausted" /* 429/5xx/transport, given up */
-#define KP_ERR_TIMEOUT          "timeout" /* per-task deadline passed */
+#define KP_ERR_BACKEND          "backend_error"
+#define KP_ERR_BACKEND_RESPONSE "bad_response"
+#define KP_ERR_RETRIES          "retries_exhausted"
+#define KP_ERR_TIMEOUT          "timeout"
 
 typedef struct kp_task {
         char *id;           /* always set, even when decoding fails */
