@@ -19,7 +19,7 @@
 #include "kp_log.h"
 
 /* A reply larger than this fails the call as a bad response. */
-#define CLIENT_MAX_BODY (16u * 1024 * 1024)
+#define CLIENT_MAX_BODY ((size_t)16 * 1024 * 1024)
 
 /* Connecting may take at most this long (within the deadline). */
 #define CLIENT_CONNECT_MS 10000L
@@ -36,7 +36,6 @@
 #define CLIENT_MSG_SIZE 512
 
 typedef struct kp_call {
-        kp_client_t *client;
         void *opaque;
         char *task_id; /* for log lines */
         char *body;
@@ -441,7 +440,7 @@ static void attempt_done(kp_client_t *client, kp_call_t *call, CURLcode cc) {
 
         if (call->resp_too_large) {
                 snprintf(call->message, sizeof(call->message),
-                         "HTTP %ld reply larger than %u bytes", status,
+                         "HTTP %ld reply larger than %zu bytes", status,
                          CLIENT_MAX_BODY);
                 call_finish(client, call, 0, KP_ERR_BACKEND_RESPONSE);
                 return;
@@ -522,20 +521,23 @@ kp_client_t *kp_client_new(const kp_backend_conf_t *conf, kp_call_done_cb *cb,
 }
 
 void kp_client_destroy(kp_client_t *client) {
-        kp_call_t *call;
+        kp_call_t *call, *next;
 
         if (!client)
                 return;
 
-        while ((call = client->calls) != NULL) {
+        for (call = client->calls; call; call = next) {
+                next = call->next;
                 easy_release(client, call);
-                list_remove(client, call);
                 call_free(call);
         }
-        while ((call = client->done_head) != NULL) {
-                client->done_head = call->next;
+        client->calls = NULL;
+        client->inflight = 0;
+        for (call = client->done_head; call; call = next) {
+                next = call->next;
                 call_free(call);
         }
+        client->done_head = client->done_tail = NULL;
         while (client->nfree > 0)
                 curl_easy_cleanup(client->free_easy[--client->nfree]);
         if (client->multi)
@@ -555,7 +557,6 @@ int kp_client_start(kp_client_t *client, const kp_task_t *task, const void *raw,
                     size_t errstr_size) {
         kp_call_t *call = xcalloc(1, sizeof(*call));
 
-        call->client = client;
         call->opaque = opaque;
         call->task_id = dup_or_null(task->id ? task->id : "-");
         if (kp_backend_request(&client->conf, task, raw, raw_len, &call->body,

@@ -35,9 +35,9 @@
 #include "kp_exit.h"
 #include "kp_log.h"
 
-#define STUB_MAX_BODY   (16u * 1024 * 1024) /* larger requests get 413 */
-#define STUB_MAX_ANSWER 2000                /* bytes of input echoed back */
-#define STUB_HANG_MS    (3600L * 1000)      /* [stub:hang]: an hour */
+#define STUB_MAX_BODY   ((size_t)16 * 1024 * 1024) /* larger requests get 413 */
+#define STUB_MAX_ANSWER 2000           /* bytes of input echoed back */
+#define STUB_HANG_MS    (3600L * 1000) /* [stub:hang]: an hour */
 
 /* Endpoints, as counted by /stats. */
 enum {
@@ -606,7 +606,7 @@ static char *content_text(json_object *content, const char *where, int null_ok,
                 out = grown;
                 if (len)
                         out[len++] = '\n';
-                strcpy(out + len, s);
+                memcpy(out + len, s, strlen(s) + 1);
                 len += strlen(s);
         }
         return out;
