@@ -55,7 +55,8 @@ static const char *const ep_names[EP_COUNT] = {
     "other",
 };
 
-/* Requests answered, by endpoint and status. */
+/* Requests by endpoint and status; status 0 counts those dropped without
+ * an answer ([stub:hang], a client gone while the answer waited). */
 #define STATUS_MAX 600
 static atomic_long stats_count[EP_COUNT][STATUS_MAX];
 
@@ -937,13 +938,23 @@ static void handle_api(struct MHD_Connection *conn, const req_t *q,
         json_object_put(body);
 }
 
+static void status_key(char *out, size_t size, int status) {
+        if (status == 0)
+                snprintf(out, size, "dropped");
+        else
+                snprintf(out, size, "%d", status);
+}
+
+/* GET /stats: {"requests": N, "by_endpoint": {PATH: N},
+ * "by_status": {"200": N, ..., "dropped": N},
+ * "by_endpoint_status": {PATH: {"200": N, ...}}}. */
 static void handle_stats(reply_t *r) {
         json_object *o = json_object_new_object();
         json_object *by_ep = json_object_new_object();
         json_object *by_status = json_object_new_object();
         json_object *detail = json_object_new_object();
         long total = 0, per_status[STATUS_MAX] = {0};
-        char code[8];
+        char code[16];
         int e, s;
 
         for (e = 0; e < EP_COUNT; e++) {
@@ -957,7 +968,7 @@ static void handle_stats(reply_t *r) {
                                 continue;
                         ep_total += n;
                         per_status[s] += n;
-                        snprintf(code, sizeof(code), "%d", s);
+                        status_key(code, sizeof(code), s);
                         json_object_object_add(ep_detail, code,
                                                json_object_new_int64(n));
                 }
@@ -969,7 +980,7 @@ static void handle_stats(reply_t *r) {
         for (s = 0; s < STATUS_MAX; s++) {
                 if (!per_status[s])
                         continue;
-                snprintf(code, sizeof(code), "%d", s);
+                status_key(code, sizeof(code), s);
                 json_object_object_add(by_status, code,
                                        json_object_new_int64(per_status[s]));
         }
@@ -1013,6 +1024,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, req_t *q,
         char ra[32];
 
         if (r->drop) {
+                atomic_fetch_add(&stats_count[q->ep][0], 1);
                 kp_debug("%s %s: dropped after %.1f ms", method, url,
                          ms_since(&q->start));
                 free(r->body);
@@ -1168,7 +1180,9 @@ static void usage(FILE *out) {
                 "<id>: <input>\"\n"
                 "  GET  /health               \"ok\"\n"
                 "  GET  /stats                request counts by endpoint "
-                "and status (JSON)\n"
+                "and status (JSON;\n"
+                "                             \"dropped\": never "
+                "answered)\n"
                 "\n"
                 "Answers: a few well-known questions (the capital of "
                 "France, who wrote\n"
