@@ -226,6 +226,8 @@ consumer_new(worker_t *w,
                         errstr, errstr_size) ||
             set_default(kconf, w->conf, c, "partition.assignment.strategy",
                         "cooperative-sticky", errstr, errstr_size) ||
+            set_default(kconf, w->conf, c, "queued.max.messages.kbytes",
+                        "16384", errstr, errstr_size) ||
             set_default(kconf, w->conf, c, "queued.min.messages", "1000",
                         errstr, errstr_size) ||
             set_default(kconf, w->conf, c, "fetch.wait.max.ms", "100", errstr,
@@ -279,7 +281,7 @@ static rd_kafka_t *producer_new(
                          errstr_size) ||
             set_default(kconf, w->conf, p, "client.id", client_id, errstr,
                         errstr_size) ||
-            set_default(kconf, w->conf, p, "linger.ms", "1", errstr,
+            set_default(kconf, w->conf, p, "linger.ms", "0", errstr,
                         errstr_size))
                 goto fail;
 
@@ -448,6 +450,9 @@ int wk_setup(int argc, char **argv, kp_call_done_cb *on_call_done,
         w->concurrency = (int)kp_conf_int(w->conf, "concurrency");
         w->max_input = (size_t)kp_conf_int(w->conf, "max-input-bytes");
         w->drain_ms = (long)kp_conf_int(w->conf, "drain-timeout-ms");
+        w->queue_high = w->concurrency * 2 > WK_QUEUE_MIN_HIGH
+                            ? w->concurrency * 2
+                            : WK_QUEUE_MIN_HIGH;
         w->commit_interval_ms =
             (long)kp_conf_int(w->conf, "commit-interval-ms");
         kp_kafka_topic_tasks(w->pool, w->tasks_topic, sizeof(w->tasks_topic));

@@ -28,10 +28,6 @@
 
 volatile sig_atomic_t wk_stop;
 
-/* The local queue holds at most this many received tasks before fetching
- * pauses, and fetching resumes below half of it. */
-#define WK_QUEUE_MIN_HIGH 64
-
 int64_t wk_now_ms(void) {
         struct timespec ts;
 
@@ -367,38 +363,32 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm,
 
 /* ---- step 5: flow control ---- */
 
-static void set_paused(worker_t *w, int pause) {
-        rd_kafka_topic_partition_list_t *list;
-        int32_t i;
+/* Takes records from each assigned partition's own queue while the local
+ * queue has room, starting with a different partition each turn. Records
+ * left behind stay in librdkafka's prefetch, which stops fetching once it
+ * holds queued.min.messages: a full worker stops pulling from its
+ * mailbox without pausing (see docs/operations.md). Returns 1 if the
+ * local queue filled up. */
+static int fetch_tasks(worker_t *w) {
+        int32_t i, n = w->nparts;
 
-        if (w->paused == pause)
-                return;
-        list = rd_kafka_topic_partition_list_new(w->nparts ? w->nparts : 1);
-        for (i = 0; i < w->nparts; i++)
-                if (w->parts[i] && w->parts[i]->assigned)
-                        rd_kafka_topic_partition_list_add(list, w->tasks_topic,
-                                                          i);
-        if (list->cnt > 0) {
-                if (pause)
-                        rd_kafka_pause_partitions(w->rk, list);
-                else
-                        rd_kafka_resume_partitions(w->rk, list);
+        for (i = 0; i < n && w->queued < w->queue_high; i++) {
+                wk_part_t *part = w->parts[(w->next_part + i) % n];
+                rd_kafka_message_t *rkm;
+
+                if (!part || !part->assigned || !part->rkqu)
+                        continue;
+                while (w->queued < w->queue_high &&
+                       (rkm = rd_kafka_consume_queue(part->rkqu, 0))) {
+                        if (rkm->err)
+                                consumer_event(w, rkm);
+                        else
+                                receive_task(w, rkm);
+                }
         }
-        rd_kafka_topic_partition_list_destroy(list);
-        w->paused = pause;
-        kp_debug("%s fetching (%d queued, %d calling)",
-                 pause ? "paused" : "resumed", w->queued, w->calling);
-}
-
-static void flow_control(worker_t *w) {
-        int high = w->concurrency * 2;
-
-        if (high < WK_QUEUE_MIN_HIGH)
-                high = WK_QUEUE_MIN_HIGH;
-        if (!w->paused && w->queued >= high)
-                set_paused(w, 1);
-        else if (w->paused && w->queued <= high / 2)
-                set_paused(w, 0);
+        if (n > 0)
+                w->next_part = (w->next_part + 1) % n;
+        return w->queued >= w->queue_high;
 }
 
 /* ---- step 6: commits ---- */
@@ -551,10 +541,10 @@ static int drain(worker_t *w, const rd_kafka_topic_partition_list_t *revoked) {
                     w->fatal)
                         return left;
 
+                wk_setup_drain_wake(w);
                 kp_client_run(w->client);
                 rd_kafka_poll(w->prod, 0);
                 retry_publishes(w);
-                wk_setup_drain_wake(w);
                 kp_client_wait(w->client, &w->wake[0], 1, 50);
         }
 }
@@ -586,6 +576,31 @@ static void drop_queued(worker_t *w,
         w->queue_tail = keep_tail;
 }
 
+/* Reads the partition from a queue of its own rather than the consumer's
+ * queue, so the loop takes only the records it has room for while still
+ * serving the consumer's queue (rebalances, errors) every turn. Done
+ * before the partition is assigned, so no record goes the other way. */
+static void part_queue_open(worker_t *w, wk_part_t *part) {
+        part->rkqu = rd_kafka_queue_get_partition(w->rk, w->tasks_topic,
+                                                  part->partition);
+        if (!part->rkqu) {
+                kp_warn("no queue of its own for %s [%d]: its records come "
+                        "through the consumer's queue",
+                        w->tasks_topic, (int)part->partition);
+                return;
+        }
+        rd_kafka_queue_forward(part->rkqu, NULL);
+        rd_kafka_queue_io_event_enable(part->rkqu, w->wake[1], "t", 1);
+}
+
+static void part_queue_close(wk_part_t *part) {
+        if (!part->rkqu)
+                return;
+        rd_kafka_queue_io_event_enable(part->rkqu, -1, NULL, 0);
+        rd_kafka_queue_destroy(part->rkqu);
+        part->rkqu = NULL;
+}
+
 static void assign(worker_t *w, rd_kafka_topic_partition_list_t *parts) {
         int i;
 
@@ -594,6 +609,7 @@ static void assign(worker_t *w, rd_kafka_topic_partition_list_t *parts) {
 
                 part->assigned = 1;
                 part->gen++;
+                part_queue_open(w, part);
                 part->committed = -1;
                 part->outstanding = 0;
                 kp_track_reset(part->track);
@@ -619,6 +635,7 @@ static void release(worker_t *w, rd_kafka_topic_partition_list_t *parts,
 
                 part->assigned = 0;
                 part->gen++;
+                part_queue_close(part);
                 part->outstanding = 0;
                 kp_track_reset(part->track);
                 kp_info("%s %s [%d]%s", lost ? "lost" : "released",
@@ -641,9 +658,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         error = rd_kafka_incremental_assign(rk, parts);
                 else
                         rd_kafka_assign(rk, parts);
-                /* New partitions start unpaused; keep them in step. */
-                if (w->paused)
-                        rd_kafka_pause_partitions(rk, parts);
         } else {
                 release(w, parts, rd_kafka_assignment_lost(rk));
                 if (cooperative)
@@ -679,22 +693,29 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason,
 
 static void run(worker_t *w) {
         while (!wk_stop && !w->fatal) {
-                int more = poll_consumer(w);
-                int timeout;
+                int more, full, timeout;
 
+                /* Emptied first: a queue that turns non-empty from here on
+                 * leaves a byte in the pipe, and the sleep below ends at
+                 * once. */
+                wk_setup_drain_wake(w);
+
+                more = poll_consumer(w);
+                full = fetch_tasks(w);
                 start_calls(w);
                 kp_client_run(w->client);
                 rd_kafka_poll(w->prod, 0);
                 retry_publishes(w);
-                flow_control(w);
                 maybe_commit(w);
 
-                /* Sleep unless work is waiting: a record beyond the budget,
-                 * or a queued task with a free call slot. */
-                timeout = more || (w->queue_head && w->calling < w->concurrency)
-                              ? 0
-                              : 100;
-                wk_setup_drain_wake(w);
+                /* Sleep unless work is waiting: events beyond the budget, a
+                 * queued task with a free call slot, or records left
+                 * behind by a full queue that has room again. */
+                timeout =
+                    more || (w->queue_head && w->calling < w->concurrency) ||
+                            (full && w->queued < w->queue_high)
+                        ? 0
+                        : 100;
                 kp_client_wait(w->client, &w->wake[0], 1, timeout);
         }
 }

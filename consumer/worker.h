@@ -19,6 +19,10 @@
 #include "kp_task.h"
 #include "kp_track.h"
 
+/* The local queue holds at most this many received tasks, or twice the
+ * concurrency if that is more. */
+#define WK_QUEUE_MIN_HIGH 64
+
 typedef enum {
         WK_QUEUED,     /* received, waiting for a free call slot */
         WK_CALLING,    /* backend call in flight */
@@ -45,8 +49,8 @@ typedef struct wk_slot {
 struct wk_part {
         int32_t partition;
         int assigned;
-        int paused;
         uint32_t gen;
+        rd_kafka_queue_t *rkqu; /* the partition's own queue of records */
         kp_track_t *track;
         int64_t committed; /* last offset committed, -1: none */
         int outstanding;   /* slots of this generation not yet freed */
@@ -79,7 +83,8 @@ typedef struct worker {
         int calling;                        /* slots in WK_CALLING */
         int publishing;                     /* slots in WK_PUBLISHING */
         int queued;                         /* slots in WK_QUEUED */
-        int paused;                         /* all partitions paused */
+        int queue_high;                     /* take no records above this */
+        int32_t next_part;                  /* fairness among partitions */
         int dirty;                          /* progress not committed */
         int64_t last_commit_ms;
         int64_t last_idle_check_ms;
