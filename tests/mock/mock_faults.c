@@ -76,6 +76,7 @@ typedef struct mf {
         int32_t task_part[MF_MAX_TASKS];
         int64_t task_off[MF_MAX_TASKS];
         int seen[MF_MAX_TASKS];          /* results read, per task */
+        int64_t result_at[MF_MAX_TASKS]; /* offset of its first result */
         int64_t end[MF_MAX_PARTS];       /* tasks produced, per partition */
         int64_t committed[MF_MAX_PARTS]; /* last read; -1: none */
         int64_t max_committed[MF_MAX_PARTS];
@@ -337,7 +338,8 @@ static void take_result(mf_t *f, const rd_kafka_message_t *rkm) {
                              "offset %lld, the task is at %d/%lld",
                              id, part, (long long)off, f->task_part[i],
                              (long long)f->task_off[i]);
-                f->seen[i]++;
+                if (!f->seen[i]++)
+                        f->result_at[i] = rkm->offset;
                 kp_debug("result %d of task %s at results offset %lld",
                          f->seen[i], id, (long long)rkm->offset);
         }
@@ -400,14 +402,52 @@ static const char *describe_status(int status, char *buf, size_t size) {
         return buf;
 }
 
-/* One look at the world: results, committed offsets, the worker still
- * running. Returns 0, or -1 once the scenario failed. */
+static int read_to_end(mf_t *f, int wait_ms, char *buf, size_t size);
+
+/* The worker's promise: the group's committed offset lies past a task
+ * only once the task's result is durable. A task below the committed
+ * offset without a result read yet makes it read <pool>.results to its
+ * end (the commit may be newer than what was read); if it cannot be read
+ * now, the next look checks again. Returns 0, or -1 after fail(). */
+static int check_durable(mf_t *f) {
+        char why[600];
+        int i, caught_up = 0;
+
+        for (i = 0; i < f->ntasks; i++) {
+                int32_t p = f->task_part[i];
+
+                if (f->seen[i] || f->task_off[i] < 0 ||
+                    f->task_off[i] >= f->committed[p])
+                        continue;
+                if (!caught_up) {
+                        if (read_to_end(f, 2000, why, sizeof(why)) == -1) {
+                                kp_info("cannot check the commit yet: %s", why);
+                                return 0;
+                        }
+                        caught_up = 1;
+                        if (f->seen[i])
+                                continue;
+                }
+                return fail(f,
+                            "the group committed offset %lld of %s [%d], "
+                            "past task t%03d at offset %lld whose result is "
+                            "not in %s",
+                            (long long)f->committed[p], f->tasks, (int)p, i,
+                            (long long)f->task_off[i], f->results);
+        }
+        return 0;
+}
+
+/* One look at the world: results, committed offsets (checked against
+ * the results), the worker still running. Returns 0, or -1 once the
+ * scenario failed. */
 static int look(mf_t *f, int wait_ms) {
         char how[64];
         int status;
 
         read_results(f, wait_ms);
         read_committed(f);
+        check_durable(f);
         if (f->worker_pid > 0 &&
             waitpid(f->worker_pid, &status, WNOHANG) == f->worker_pid) {
                 f->worker_pid = 0;
@@ -452,8 +492,8 @@ static const char *describe_commits(const mf_t *f, char *buf, size_t size) {
 static int64_t results_end(mf_t *f) {
         int64_t lo, hi;
 
-        if (rd_kafka_query_watermark_offsets(f->reader, f->results, 0, &lo,
-                                             &hi, MF_KAFKA_WAIT_MS))
+        if (rd_kafka_query_watermark_offsets(f->reader, f->results, 0, &lo, &hi,
+                                             MF_KAFKA_WAIT_MS))
                 return -1;
         return hi;
 }
@@ -512,24 +552,23 @@ static int wait_results(mf_t *f, int upto, const char *what) {
         return 0;
 }
 
-/* Reads <pool>.results to its end, then checks each task has exactly
- * one result. Returns 0, or -1 after fail(). */
-static int exactly_once(mf_t *f) {
+/* Reads <pool>.results up to the end it has now. Returns 0, or -1 if
+ * the end cannot be learnt or reached within wait_ms (reason in buf). */
+static int read_to_end(mf_t *f, int wait_ms, char *buf, size_t size) {
         rd_kafka_topic_partition_list_t *list;
         int64_t lo, hi, pos = -1, start = now_ms();
         rd_kafka_resp_err_t err;
-        char dups[256];
-        size_t len = 0;
-        int i, n = 0;
 
         err = rd_kafka_query_watermark_offsets(f->reader, f->results, 0, &lo,
-                                               &hi, MF_KAFKA_WAIT_MS);
-        if (err)
-                return fail(f, "cannot read the end of %s: %s", f->results,
-                            rd_kafka_err2str(err));
+                                               &hi, wait_ms);
+        if (err) {
+                snprintf(buf, size, "cannot read the end of %s: %s", f->results,
+                         rd_kafka_err2str(err));
+                return -1;
+        }
         list = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(list, f->results, 0);
-        while (now_ms() - start < 10000) {
+        while (now_ms() - start < wait_ms) {
                 rd_kafka_position(f->reader, list);
                 pos = list->elems[0].offset;
                 if (pos >= hi)
@@ -537,9 +576,23 @@ static int exactly_once(mf_t *f) {
                 read_results(f, 100);
         }
         rd_kafka_topic_partition_list_destroy(list);
-        if (pos < hi)
-                return fail(f, "read %s only up to offset %lld of %lld",
-                            f->results, (long long)pos, (long long)hi);
+        if (pos < hi) {
+                snprintf(buf, size, "read %s only up to offset %lld of %lld",
+                         f->results, (long long)pos, (long long)hi);
+                return -1;
+        }
+        return 0;
+}
+
+/* Reads <pool>.results to its end, then checks each task has exactly
+ * one result. Returns 0, or -1 after fail(). */
+static int exactly_once(mf_t *f) {
+        char dups[256], why[600];
+        size_t len = 0;
+        int i, n = 0;
+
+        if (read_to_end(f, 10000, why, sizeof(why)) == -1)
+                return fail(f, "%s", why);
         if (f->why[0])
                 return -1;
 
@@ -555,9 +608,9 @@ static int exactly_once(mf_t *f) {
         }
         if (n)
                 return fail(f,
-                            "%d tasks do not have exactly one result in %s "
-                            "(%lld records for %d tasks): %s",
-                            n, f->results, (long long)hi, f->ntasks, dups);
+                            "%d of %d tasks do not have exactly one result "
+                            "in %s: %s",
+                            n, f->ntasks, f->results, dups);
         return 0;
 }
 
@@ -831,6 +884,9 @@ static int sc_lost_coordinator(mf_t *f) {
         if (produce_tasks(f, 12) == -1 ||
             wait_done(f, "after the coordinator moved") == -1)
                 return -1;
+        if (!worker_log_count(f, "failed: Broker: Not coordinator"))
+                return fail(f, "kpool-worker never saw a commit fail with "
+                               "NOT_COORDINATOR");
         commits = count_requests(f, MF_API_OFFSET_COMMIT);
         if (commits <= errors)
                 return fail(f,
@@ -923,13 +979,14 @@ static int sc_undeliverable(mf_t *f) {
 }
 
 /* Produce requests fail with an error librdkafka does not retry: each
- * delivery report says so, the worker produces the result again later,
- * and commits nothing past it until one delivery succeeds. */
+ * delivery report says so and the worker produces the result again
+ * later. The results of the next tasks get through first; the commit
+ * must still wait for the earlier ones (look() checks it throughout). */
 static int sc_rejected(mf_t *f) {
-        const int errors = 3;
+        const int errors = 2;
         int64_t held, start;
         size_t left = 0;
-        int i;
+        int i, first;
 
         if (produce_tasks(f, 2) == -1 || start_stub(f, 20) == -1 ||
             start_worker(f, 1, NULL) == -1 ||
@@ -937,13 +994,13 @@ static int sc_rejected(mf_t *f) {
                 return -1;
 
         held = f->end[0];
+        first = f->ntasks;
         for (i = 0; i < errors; i++)
                 rd_kafka_mock_broker_push_request_error_rtts(
                     f->mc, MF_RESULTS_LEADER, MF_API_PRODUCE, 1,
                     RD_KAFKA_RESP_ERR_INVALID_RECORD, 0);
-        if (produce_tasks(f, 1) == -1 ||
-            wait_worker_log(f, "result not delivered", 20000) == -1 ||
-            hold_commit(f, held, 300) == -1)
+        if (produce_tasks(f, 4) == -1 ||
+            wait_worker_log(f, "result not delivered", 20000) == -1)
                 return -1;
         start = now_ms();
         while (!rd_kafka_mock_broker_error_stack_cnt(f->mc, MF_RESULTS_LEADER,
@@ -954,13 +1011,21 @@ static int sc_rejected(mf_t *f) {
                 if (now_ms() - start > MF_WAIT_MS)
                         return fail(f,
                                     "after %d s, %d of %d refusals were "
-                                    "not met: the result was not "
-                                    "produced again",
+                                    "not met",
                                     MF_WAIT_MS / 1000, (int)left, errors);
         }
-        if (wait_done(f, "after Produce was accepted again") == -1)
+        if (wait_done(f, "after Produce was accepted again") == -1 ||
+            exactly_once(f) == -1)
                 return -1;
-        return exactly_once(f);
+        /* The point of the scenario: a later task's result landed before
+         * the refused one's. */
+        for (i = first + 1; i < f->ntasks; i++)
+                if (f->result_at[i] < f->result_at[first])
+                        return 0;
+        return fail(f,
+                    "no result landed before the refused one of t%03d, so "
+                    "the commit was never tempted to pass it",
+                    first);
 }
 
 typedef struct mf_scenario {
