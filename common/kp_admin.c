@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* How much longer than the request's own timeout we wait for its result
  * event: librdkafka reports the timeout itself, with its own text. */
@@ -40,6 +42,24 @@ admin_options(rd_kafka_t *rk, rd_kafka_admin_op_t op, int timeout_ms) {
 /* Waits for the result of the request that reports to rkqu. Returns the
  * event (caller destroys it), or NULL with the request's error in errstr
  * (prefixed by what). */
+static int64_t now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Set when a request failed with an error that passes by itself: the
+ * group coordinator is still loading (a fresh broker) or moving. */
+static int admin_transient;
+
+static void note_error(rd_kafka_resp_err_t err) {
+        if (err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
+            err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE ||
+            err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR)
+                admin_transient = 1;
+}
+
 static rd_kafka_event_t *admin_result(rd_kafka_queue_t *rkqu, int timeout_ms,
                                       const char *what, char *errstr,
                                       size_t errstr_size) {
@@ -52,6 +72,7 @@ static rd_kafka_event_t *admin_result(rd_kafka_queue_t *rkqu, int timeout_ms,
                 return NULL;
         }
         if (rd_kafka_event_error(rkev)) {
+                note_error(rd_kafka_event_error(rkev));
                 snprintf(errstr, errstr_size, "%s: %s", what,
                          rd_kafka_event_error_string(rkev));
                 rd_kafka_event_destroy(rkev);
@@ -103,6 +124,7 @@ int kp_admin_topic_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms,
                 goto out;
         }
         if (error && rd_kafka_error_code(error)) {
+                note_error(rd_kafka_error_code(error));
                 snprintf(errstr, errstr_size, "%s: %s", what,
                          rd_kafka_error_string(error));
                 goto out;
@@ -330,6 +352,7 @@ static int fetch_committed(rd_kafka_t *rk, const char *topic, const char *group,
                 goto out;
         }
         if (error && rd_kafka_error_code(error)) {
+                note_error(rd_kafka_error_code(error));
                 snprintf(errstr, errstr_size, "%s: %s", what,
                          rd_kafka_error_string(error));
                 goto out;
@@ -441,6 +464,7 @@ static int describe_group(rd_kafka_t *rk, const char *topic, const char *group,
                 goto out;
         }
         if (error && rd_kafka_error_code(error)) {
+                note_error(rd_kafka_error_code(error));
                 snprintf(errstr, errstr_size, "%s: %s", what,
                          rd_kafka_error_string(error));
                 goto out;
@@ -471,7 +495,7 @@ int kp_admin_group_lag(rd_kafka_t *rk, const char *topic, const char *group,
                        kp_admin_group_t *groupp, char *errstr,
                        size_t errstr_size) {
         kp_admin_lag_t *rows = NULL;
-        int64_t *low = NULL, *high = NULL;
+        int64_t *low = NULL, *high = NULL, deadline;
         int count, p;
 
         *rowsp = NULL;
@@ -498,11 +522,19 @@ int kp_admin_group_lag(rd_kafka_t *rk, const char *topic, const char *group,
                 rows[p].committed = -1;
         }
 
-        if (fetch_committed(rk, topic, group, count, rows, timeout_ms, errstr,
-                            errstr_size) == -1 ||
-            describe_group(rk, topic, group, count, rows, groupp, timeout_ms,
-                           errstr, errstr_size) == -1)
-                goto fail;
+        /* A fresh broker answers "coordinator load in progress" for a
+         * while: ask again until the timeout rather than fail. */
+        for (deadline = now_ms() + timeout_ms;;) {
+                admin_transient = 0;
+                if (fetch_committed(rk, topic, group, count, rows, timeout_ms,
+                                    errstr, errstr_size) == 0 &&
+                    describe_group(rk, topic, group, count, rows, groupp,
+                                   timeout_ms, errstr, errstr_size) == 0)
+                        break;
+                if (!admin_transient || now_ms() + 250 >= deadline)
+                        goto fail;
+                usleep(250 * 1000);
+        }
 
         /* A partition never committed owes its whole backlog. */
         for (p = 0; p < count; p++) {
