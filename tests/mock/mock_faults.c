@@ -772,22 +772,6 @@ static int worker_log_count(const mf_t *f, const char *text) {
         return n;
 }
 
-/* Waits for `text` in the worker's log. */
-static int wait_worker_log(mf_t *f, const char *text, int wait_ms) {
-        int64_t start = now_ms();
-
-        while (!worker_log_count(f, text)) {
-                if (look(f, 100) == -1)
-                        return -1;
-                if (now_ms() - start > wait_ms)
-                        return fail(f,
-                                    "kpool-worker never logged \"%s\" in "
-                                    "%d s",
-                                    text, wait_ms / 1000);
-        }
-        return 0;
-}
-
 /* Prints the tail of the worker's log as "# " lines. */
 static void show_worker_log(const mf_t *f) {
         char path[PATH_MAX + 32], line[4096];
@@ -861,13 +845,27 @@ static int count_requests(mf_t *f, int16_t api_key) {
         return n;
 }
 
-/* The group's coordinator moves to another broker and the next commits
- * fail with NOT_COORDINATOR: the commits are retried, nothing is lost. */
-static int sc_lost_coordinator(mf_t *f) {
-        const int errors = 6;
-        int i, commits;
+/* Makes the next `errors` OffsetCommit requests fail with
+ * NOT_COORDINATOR. */
+static void fail_commits(mf_t *f, int errors) {
+        int i;
 
-        if (produce_tasks(f, 12) == -1 || start_stub(f, 150) == -1 ||
+        for (i = 0; i < errors; i++)
+                rd_kafka_mock_push_request_errors(
+                    f->mc, MF_API_OFFSET_COMMIT, 1,
+                    RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
+}
+
+/* The group's coordinator moves to another broker and the next commits
+ * fail with NOT_COORDINATOR, first while tasks stream in, then on the
+ * last commit of an idle worker: each failed commit is made again, and
+ * nothing is lost. */
+static int sc_lost_coordinator(mf_t *f) {
+        const char *seen = "failed: Broker: Not coordinator";
+        const int errors = 6;
+        int commits, failures;
+
+        if (produce_tasks(f, 12) == -1 || start_stub(f, 100) == -1 ||
             start_worker(f, 1, NULL) == -1 ||
             wait_results(f, 2, "before the coordinator moved") == -1)
                 return -1;
@@ -875,16 +873,14 @@ static int sc_lost_coordinator(mf_t *f) {
         rd_kafka_mock_start_request_tracking(f->mc);
         rd_kafka_mock_coordinator_set(f->mc, "group", f->group,
                                       MF_TASKS_LEADER);
-        for (i = 0; i < errors; i++)
-                rd_kafka_mock_push_request_errors(
-                    f->mc, MF_API_OFFSET_COMMIT, 1,
-                    RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
+        fail_commits(f, errors);
         kp_info("scenario %d: coordinator moved, %d commits to fail", f->num,
                 errors);
         if (produce_tasks(f, 12) == -1 ||
             wait_done(f, "after the coordinator moved") == -1)
                 return -1;
-        if (!worker_log_count(f, "failed: Broker: Not coordinator"))
+        failures = worker_log_count(f, seen);
+        if (!failures)
                 return fail(f, "kpool-worker never saw a commit fail with "
                                "NOT_COORDINATOR");
         commits = count_requests(f, MF_API_OFFSET_COMMIT);
@@ -894,6 +890,14 @@ static int sc_lost_coordinator(mf_t *f) {
                             "requests after the move, fewer than the %d "
                             "failures injected plus one that succeeded",
                             commits, errors);
+
+        /* The last commit before the worker falls idle fails too. */
+        fail_commits(f, errors);
+        if (produce_tasks(f, 1) == -1 ||
+            wait_done(f, "after the idle worker's commit failed") == -1)
+                return -1;
+        if (worker_log_count(f, seen) == failures)
+                return fail(f, "the idle worker's commit never failed");
         return exactly_once(f);
 }
 
@@ -929,12 +933,13 @@ static int sc_broker_down(mf_t *f) {
         return exactly_once(f);
 }
 
-/* Checks for hold_ms that the committed offset of partition 0 never
- * passes `limit` (the offset of a task whose result is undelivered). */
-static int hold_commit(mf_t *f, int64_t limit, int hold_ms) {
-        int64_t start = now_ms();
+/* Checks that the committed offset of partition 0 never passes `limit`
+ * (the offset of a task whose result is undelivered): until the worker
+ * logs `until` (NULL: at once), then for hold_ms more. */
+static int hold_commit(mf_t *f, int64_t limit, const char *until, int hold_ms) {
+        int64_t start = now_ms(), since = until ? -1 : start;
 
-        while (now_ms() - start < hold_ms) {
+        while (since < 0 || now_ms() - since < hold_ms) {
                 if (look(f, 100) == -1)
                         return -1;
                 if (f->max_committed[0] > limit)
@@ -944,6 +949,13 @@ static int hold_commit(mf_t *f, int64_t limit, int hold_ms) {
                                     "offset %lld was not delivered",
                                     (long long)f->max_committed[0], f->tasks,
                                     (long long)limit);
+                if (since < 0 && worker_log_count(f, until))
+                        since = now_ms();
+                if (since < 0 && now_ms() - start > 20000)
+                        return fail(f,
+                                    "kpool-worker never logged \"%s\" in "
+                                    "20 s",
+                                    until);
         }
         return 0;
 }
@@ -966,8 +978,7 @@ static int sc_undeliverable(mf_t *f) {
         kp_info("scenario %d: broker %d (results) down", f->num,
                 MF_RESULTS_LEADER);
         if (produce_tasks(f, 2) == -1 ||
-            wait_worker_log(f, "result not delivered", 20000) == -1 ||
-            hold_commit(f, held, 2000) == -1)
+            hold_commit(f, held, "result not delivered", 2000) == -1)
                 return -1;
 
         rd_kafka_mock_broker_set_up(f->mc, MF_RESULTS_LEADER);
@@ -980,33 +991,36 @@ static int sc_undeliverable(mf_t *f) {
 
 /* Produce requests fail with an error librdkafka does not retry: each
  * delivery report says so and the worker produces the result again
- * later. The results of the next tasks get through first; the commit
- * must still wait for the earlier ones (look() checks it throughout). */
+ * later. Meanwhile the results of the next tasks, on every partition,
+ * get through and are committed; the commit of the refused tasks'
+ * partitions must still wait for them (look() checks every commit
+ * against the results read). */
 static int sc_rejected(mf_t *f) {
+        /* Commits come often, while a refused result waits 500 ms. */
+        static const char *const extra[] = {"--commit-interval-ms", "100",
+                                            NULL};
         const int errors = 2;
-        int64_t held, start;
+        int64_t start;
         size_t left = 0;
         int i, first;
 
-        if (produce_tasks(f, 2) == -1 || start_stub(f, 20) == -1 ||
-            start_worker(f, 1, NULL) == -1 ||
+        if (produce_tasks(f, 3) == -1 || start_stub(f, 20) == -1 ||
+            start_worker(f, 1, extra) == -1 ||
             wait_done(f, "before Produce was refused") == -1)
                 return -1;
 
-        held = f->end[0];
         first = f->ntasks;
         for (i = 0; i < errors; i++)
                 rd_kafka_mock_broker_push_request_error_rtts(
                     f->mc, MF_RESULTS_LEADER, MF_API_PRODUCE, 1,
                     RD_KAFKA_RESP_ERR_INVALID_RECORD, 0);
-        if (produce_tasks(f, 4) == -1 ||
-            wait_worker_log(f, "result not delivered", 20000) == -1)
+        if (produce_tasks(f, 9) == -1)
                 return -1;
         start = now_ms();
         while (!rd_kafka_mock_broker_error_stack_cnt(f->mc, MF_RESULTS_LEADER,
                                                      MF_API_PRODUCE, &left) &&
                left > 0) {
-                if (hold_commit(f, held, 100) == -1)
+                if (look(f, 100) == -1)
                         return -1;
                 if (now_ms() - start > MF_WAIT_MS)
                         return fail(f,
@@ -1017,8 +1031,9 @@ static int sc_rejected(mf_t *f) {
         if (wait_done(f, "after Produce was accepted again") == -1 ||
             exactly_once(f) == -1)
                 return -1;
-        /* The point of the scenario: a later task's result landed before
-         * the refused one's. */
+        if (!worker_log_count(f, "result not delivered"))
+                return fail(f, "kpool-worker never logged a refused result");
+        /* The point of the scenario: later results landed first. */
         for (i = first + 1; i < f->ntasks; i++)
                 if (f->result_at[i] < f->result_at[first])
                         return 0;
@@ -1046,7 +1061,7 @@ static const mf_scenario_t scenarios[] = {
      1, sc_undeliverable},
     {"Produce refused (not retriable): produced again, no commit until "
      "delivered",
-     1, sc_rejected},
+     3, sc_rejected},
 };
 
 #define MF_NSCENARIOS ((int)(sizeof(scenarios) / sizeof(scenarios[0])))
