@@ -20,16 +20,25 @@ fail() {
 }
 
 cleanup() {
-    local pid
+    local pid rc=$?
     for pid in "${pids[@]+"${pids[@]}"}"; do
         kill -9 "$pid" 2>/dev/null
     done
     wait 2>/dev/null
+    # Under the sanitizer build, any report in a log fails the test.
+    if grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+        "$work"/*.log >/dev/null 2>&1; then
+        grep -h -A 30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+            "$work"/*.log >&2
+        echo "FAIL: sanitizer report (above)" >&2
+        rc=1
+    fi
     if [ -n "${KEEP_WORK:-}" ]; then
         echo "work dir kept: $work" >&2
     else
         rm -rf "$work"
     fi
+    exit $rc
 }
 trap cleanup EXIT
 
