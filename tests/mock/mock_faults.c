@@ -50,7 +50,8 @@
 #define MF_CONTROLLER     0 /* the mock names broker 0 controller */
 #define MF_MAX_TASKS      128
 #define MF_MAX_PARTS      8
-#define MF_WAIT_MS        15000 /* the longest any one wait may take */
+#define MF_WAIT_MS        60000 /* the longest any one wait may take */
+#define MF_BEHIND_MS      5000  /* a committed offset gone back, at most */
 #define MF_KAFKA_WAIT_MS  5000  /* one request of this program's own */
 #define MF_STOP_GRACE_MS  5000  /* SIGTERM to SIGKILL */
 #define MF_LOG_TAIL       30    /* worker log lines shown on failure */
@@ -80,6 +81,7 @@ typedef struct mf {
         int64_t end[MF_MAX_PARTS];       /* tasks produced, per partition */
         int64_t committed[MF_MAX_PARTS]; /* last read; -1: none */
         int64_t max_committed[MF_MAX_PARTS];
+        int64_t behind_since[MF_MAX_PARTS]; /* went back at (ms), or 0 */
 
         pid_t stub_pid, worker_pid;
         int stub_port;
@@ -438,9 +440,44 @@ static int check_durable(mf_t *f) {
         return 0;
 }
 
+/* A group's committed offset may go back: librdkafka retries a failed
+ * commit, which may land after a newer one. The worker must then commit
+ * again. Returns 0, or -1 after fail() once an offset stayed behind
+ * for MF_BEHIND_MS. */
+static int check_not_behind(mf_t *f) {
+        int64_t now = now_ms();
+        int32_t p;
+
+        for (p = 0; p < f->nparts; p++) {
+                if (f->committed[p] >= f->max_committed[p]) {
+                        f->behind_since[p] = 0;
+                        continue;
+                }
+                if (!f->behind_since[p]) {
+                        kp_info("scenario %d: the committed offset of %s [%d] "
+                                "went back from %lld to %lld",
+                                f->num, f->tasks, (int)p,
+                                (long long)f->max_committed[p],
+                                (long long)f->committed[p]);
+                        f->behind_since[p] = now;
+                }
+                if (now - f->behind_since[p] > MF_BEHIND_MS)
+                        return fail(
+                            f,
+                            "the group's committed offset of %s "
+                            "[%d] went back from %lld to %lld (an "
+                            "older commit landed after a newer one) "
+                            "and kpool-worker left it there for %d "
+                            "s",
+                            f->tasks, (int)p, (long long)f->max_committed[p],
+                            (long long)f->committed[p], MF_BEHIND_MS / 1000);
+        }
+        return 0;
+}
+
 /* One look at the world: results, committed offsets (checked against
- * the results), the worker still running. Returns 0, or -1 once the
- * scenario failed. */
+ * the results, and for going back), the worker still running. Returns
+ * 0, or -1 once the scenario failed. */
 static int look(mf_t *f, int wait_ms) {
         char how[64];
         int status;
@@ -448,6 +485,7 @@ static int look(mf_t *f, int wait_ms) {
         read_results(f, wait_ms);
         read_committed(f);
         check_durable(f);
+        check_not_behind(f);
         if (f->worker_pid > 0 &&
             waitpid(f->worker_pid, &status, WNOHANG) == f->worker_pid) {
                 f->worker_pid = 0;
@@ -845,25 +883,22 @@ static int count_requests(mf_t *f, int16_t api_key) {
         return n;
 }
 
-/* Makes the next `errors` OffsetCommit requests fail with
- * NOT_COORDINATOR. */
-static void fail_commits(mf_t *f, int errors) {
-        int i;
-
-        for (i = 0; i < errors; i++)
-                rd_kafka_mock_push_request_errors(
-                    f->mc, MF_API_OFFSET_COMMIT, 1,
-                    RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
+/* Makes the next `n` OffsetCommit requests fail with `err`. */
+static void fail_commits(mf_t *f, int n, rd_kafka_resp_err_t err) {
+        while (n-- > 0)
+                rd_kafka_mock_push_request_errors(f->mc, MF_API_OFFSET_COMMIT,
+                                                  1, err);
 }
 
 /* The group's coordinator moves to another broker and the next commits
- * fail with NOT_COORDINATOR, first while tasks stream in, then on the
- * last commit of an idle worker: each failed commit is made again, and
- * nothing is lost. */
+ * fail with NOT_COORDINATOR while tasks stream in (librdkafka finds the
+ * new coordinator and retries, or reports the failure); then the last
+ * commit before the worker falls idle is refused with
+ * REBALANCE_IN_PROGRESS, which librdkafka leaves to the worker. Each
+ * failed commit is made again, and nothing is lost. */
 static int sc_lost_coordinator(mf_t *f) {
-        const char *seen = "failed: Broker: Not coordinator";
         const int errors = 6;
-        int commits, failures;
+        int commits;
 
         if (produce_tasks(f, 12) == -1 || start_stub(f, 100) == -1 ||
             start_worker(f, 1, NULL) == -1 ||
@@ -873,16 +908,12 @@ static int sc_lost_coordinator(mf_t *f) {
         rd_kafka_mock_start_request_tracking(f->mc);
         rd_kafka_mock_coordinator_set(f->mc, "group", f->group,
                                       MF_TASKS_LEADER);
-        fail_commits(f, errors);
+        fail_commits(f, errors, RD_KAFKA_RESP_ERR_NOT_COORDINATOR);
         kp_info("scenario %d: coordinator moved, %d commits to fail", f->num,
                 errors);
         if (produce_tasks(f, 12) == -1 ||
             wait_done(f, "after the coordinator moved") == -1)
                 return -1;
-        failures = worker_log_count(f, seen);
-        if (!failures)
-                return fail(f, "kpool-worker never saw a commit fail with "
-                               "NOT_COORDINATOR");
         commits = count_requests(f, MF_API_OFFSET_COMMIT);
         if (commits <= errors)
                 return fail(f,
@@ -891,13 +922,12 @@ static int sc_lost_coordinator(mf_t *f) {
                             "failures injected plus one that succeeded",
                             commits, errors);
 
-        /* The last commit before the worker falls idle fails too. */
-        fail_commits(f, errors);
+        fail_commits(f, 2, RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS);
         if (produce_tasks(f, 1) == -1 ||
-            wait_done(f, "after the idle worker's commit failed") == -1)
+            wait_done(f, "after the idle worker's commit was refused") == -1)
                 return -1;
-        if (worker_log_count(f, seen) == failures)
-                return fail(f, "the idle worker's commit never failed");
+        if (!worker_log_count(f, "failed: Broker: Group rebalance in progress"))
+                return fail(f, "kpool-worker never saw its commit refused");
         return exactly_once(f);
 }
 
@@ -1043,6 +1073,61 @@ static int sc_rejected(mf_t *f) {
                     first);
 }
 
+/* A commit fails with NOT_COORDINATOR, its answer held back 3 s; the
+ * worker's next commit, of a higher offset, is applied meanwhile, and
+ * librdkafka's retry of the first sets the group's offset back. The
+ * worker must commit again (look() fails an offset left behind). */
+static int sc_reordered_commit(mf_t *f) {
+        static const char *const extra[] = {"--commit-interval-ms", "100",
+                                            NULL};
+        int64_t start;
+        size_t left = 0;
+
+        if (produce_tasks(f, 2) == -1 || start_stub(f, 20) == -1 ||
+            start_worker(f, 1, extra) == -1 ||
+            wait_done(f, "before the commits") == -1)
+                return -1;
+
+        rd_kafka_mock_start_request_tracking(f->mc);
+        rd_kafka_mock_broker_push_request_error_rtts(
+            f->mc, MF_COORDINATOR, MF_API_OFFSET_COMMIT, 1,
+            RD_KAFKA_RESP_ERR_NOT_COORDINATOR, 3000);
+        if (produce_tasks(f, 1) == -1)
+                return -1;
+        start = now_ms();
+        while (count_requests(f, MF_API_OFFSET_COMMIT) == 0) {
+                if (look(f, 50) == -1)
+                        return -1;
+                if (now_ms() - start > 10000)
+                        return fail(f, "kpool-worker did not commit task "
+                                       "t002 within 10 s");
+        }
+        kp_info("scenario %d: a commit is failing slowly; one more task",
+                f->num);
+        if (produce_tasks(f, 1) == -1 ||
+            wait_done(f, "after an older commit was retried") == -1)
+                return -1;
+        rd_kafka_mock_broker_error_stack_cnt(f->mc, MF_COORDINATOR,
+                                             MF_API_OFFSET_COMMIT, &left);
+        if (left)
+                return fail(f, "the slow NOT_COORDINATOR was never met");
+        /* The retry lands about 3 s after the first try: watch the
+         * group's offset well past that. */
+        start = now_ms();
+        while (now_ms() - start < 5000)
+                if (look(f, 100) == -1)
+                        return -1;
+        if (f->committed[0] < f->end[0])
+                return fail(f,
+                            "the group's committed offset of %s [0] went "
+                            "back from %lld to %lld (librdkafka's retry of "
+                            "an older commit landed after a newer one) and "
+                            "kpool-worker did not commit again",
+                            f->tasks, (long long)f->max_committed[0],
+                            (long long)f->committed[0]);
+        return exactly_once(f);
+}
+
 typedef struct mf_scenario {
         const char *name;
         int nparts;
@@ -1052,7 +1137,7 @@ typedef struct mf_scenario {
 static const mf_scenario_t scenarios[] = {
     {"retriable Produce errors on results: one result per task", 3,
      sc_produce_errors},
-    {"group coordinator lost: commits retried, none lost", 3,
+    {"group coordinator lost, a commit refused: commits made again", 3,
      sc_lost_coordinator},
     {"tasks' and results' leaders down and up: the worker carries on", 3,
      sc_broker_down},
@@ -1062,6 +1147,8 @@ static const mf_scenario_t scenarios[] = {
     {"Produce refused (not retriable): produced again, no commit until "
      "delivered",
      3, sc_rejected},
+    {"an older commit retried after a newer one: the worker commits again", 1,
+     sc_reordered_commit},
 };
 
 #define MF_NSCENARIOS ((int)(sizeof(scenarios) / sizeof(scenarios[0])))
