@@ -1,20 +1,24 @@
 /* mock_faults.c - kpool-mock-faults: a real kpool-worker against
  * librdkafka's mock cluster, with faults injected while it works.
  *
- * Each scenario builds a fresh three-broker mock cluster inside this
- * process: <pool>.tasks is led by broker 1, <pool>.results (one
- * partition) by broker 2, and broker 3 coordinates the group
- * <pool>.workers. The scenario produces tasks, starts kpool-stub-llm and
- * kpool-worker (found next to this program) as child processes, injects
- * its faults, and checks what a user of the pool sees: the results in
- * <pool>.results (one per task, none twice) and the offsets the group
- * committed. Every wait is bounded.
+ * Each scenario builds a fresh mock cluster inside this process: three
+ * brokers carry the data (<pool>.tasks led by broker 1, <pool>.results,
+ * one partition, by broker 2; broker 3 coordinates the group
+ * <pool>.workers) and a broker 0 is added because the mock names broker
+ * 0 its controller, which the worker's DescribeTopics asks. The scenario
+ * produces tasks, starts kpool-stub-llm and kpool-worker (found next to
+ * this program) as child processes, injects its faults, and checks what
+ * a user of the pool sees: the results in <pool>.results (one per task,
+ * none twice) and the offsets the group committed, which must never pass
+ * a task whose result is not there, nor stay gone back. Every wait is
+ * bounded.
  *
- *   kpool-mock-faults [-v] [-k] [SCENARIO...]
+ *   kpool-mock-faults [-v] [-vv] [-k] [SCENARIO...]
  *
- * -v logs progress (-vv: librdkafka's own lines too), -k keeps the
- * scenarios' logs. Prints "ok N - name" or "not ok N - name: why" per
- * scenario, then "N passed, M failed"; exits 1 on any failure. */
+ * -v logs progress (-vv: each result and librdkafka's lines too), -k
+ * keeps the scenarios' logs (kept anyway for a failed one). Prints
+ * "ok N - name" or "not ok N - name: why" per scenario, then "N passed,
+ * M failed"; exits 1 on any failure. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -302,11 +306,22 @@ static int produce_tasks(mf_t *f, int n) {
 
 /* ---- reading results and committed offsets ---- */
 
+/* The index of task "tNNN", or -1 if no such task was produced. */
+static int task_index(const mf_t *f, const char *id) {
+        char *end;
+        long i;
+
+        if (id[0] != 't' || strlen(id) != 4 || !strchr("0123456789", id[1]))
+                return -1;
+        i = strtol(id + 1, &end, 10);
+        return *end || i >= f->ntasks ? -1 : (int)i;
+}
+
 static void take_result(mf_t *f, const rd_kafka_message_t *rkm) {
         json_tokener *tok = json_tokener_new();
         json_object *obj, *v;
         const char *id = "?", *status = "?";
-        int i = -1, n = 0;
+        int i;
 
         obj = json_tokener_parse_ex(tok, rkm->payload, (int)rkm->len);
         json_tokener_free(tok);
@@ -320,8 +335,8 @@ static void take_result(mf_t *f, const rd_kafka_message_t *rkm) {
                 id = json_object_get_string(v);
         if (json_object_object_get_ex(obj, "status", &v))
                 status = json_object_get_string(v);
-        if (sscanf(id, "t%3d%n", &i, &n) != 1 || id[n] || i < 0 ||
-            i >= f->ntasks) {
+        i = task_index(f, id);
+        if (i < 0) {
                 fail(f, "a result for a task never submitted: id %s", id);
         } else if (strcmp(status, "ok")) {
                 fail(f, "task %s failed: %s", id,
@@ -654,45 +669,62 @@ static int exactly_once(mf_t *f) {
 
 /* ---- child processes ---- */
 
-/* Forks; the child gets its own log file for stdout and stderr, loses
- * every KPOOL_* variable (flags say all it needs), every other file
- * descriptor, and dies with us.
- * Returns the pid in the parent, or -1. */
-static pid_t spawn(mf_t *f, char *const argv[], const char *out_path,
+/* Forks and runs argv; the child writes stdout to out_path and stderr
+ * to err_path (NULL: out_path too), keeps no other file descriptor,
+ * loses every KPOOL_* variable (flags say all it needs), gets a test
+ * API key, and dies with this process. Everything is prepared before
+ * the fork: librdkafka's threads run here. Returns the pid, or -1. */
+static pid_t spawn(char *const argv[], const char *out_path,
                    const char *err_path) {
         extern char **environ;
-        pid_t pid = fork();
-        int fd;
+        static char key[] = "ANTHROPIC_API_KEY=test";
+        char **envp, **e;
+        size_t n = 0;
+        int out, err;
+        pid_t pid;
 
-        if (pid != 0)
-                return pid;
+        for (e = environ; *e; e++)
+                n++;
+        envp = calloc(n + 2, sizeof(*envp));
+        if (!envp)
+                abort();
+        n = 0;
+        for (e = environ; *e; e++)
+                if (strncmp(*e, "KPOOL_", 6) &&
+                    strncmp(*e, "ANTHROPIC_API_KEY=", 18))
+                        envp[n++] = *e;
+        envp[n++] = key;
 
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0)
-                dup2(fd, 1);
-        if (err_path)
-                fd = open(err_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0)
-                dup2(fd, 2);
-        /* The mock brokers' sockets live in this process: a copy held
-         * by a child would keep a "down" broker's connections and
-         * listener open. */
-        closefrom(3);
-        for (;;) {
-                char **e, name[256];
-
-                for (e = environ; *e && strncmp(*e, "KPOOL_", 6); e++)
-                        ;
-                if (!*e)
-                        break;
-                snprintf(name, sizeof(name), "%.*s", (int)strcspn(*e, "="), *e);
-                unsetenv(name);
+        out = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        err = err_path ? open(err_path,
+                              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)
+                       : out;
+        if (out < 0 || err < 0) {
+                kp_err("cannot open the log of %s: %s", argv[0],
+                       strerror(errno));
+                pid = -1;
+                goto out;
         }
-        setenv("ANTHROPIC_API_KEY", "test", 1);
-        execv(argv[0], argv);
-        kp_err("cannot run %s: %s", argv[0], strerror(errno));
-        _exit(127);
+
+        pid = fork();
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                dup2(out, 1);
+                dup2(err, 2);
+                /* The mock brokers' sockets live in this process: a copy
+                 * held by a child would keep a "down" broker's
+                 * connections and listener open. */
+                closefrom(3);
+                execve(argv[0], argv, envp);
+                _exit(127);
+        }
+out:
+        if (out >= 0)
+                close(out);
+        if (err >= 0 && err != out)
+                close(err);
+        free(envp);
+        return pid;
 }
 
 /* Sends SIGTERM, then SIGKILL after the grace period. Returns the wait
@@ -728,17 +760,21 @@ static int start_stub(mf_t *f, long latency_ms) {
         snprintf(out, sizeof(out), "%s/stub.out", f->dir);
         snprintf(err, sizeof(err), "%s/stub.log", f->dir);
         snprintf(latency, sizeof(latency), "%ld", latency_ms);
-        f->stub_pid = spawn(f, argv, out, err);
+        f->stub_pid = spawn(argv, out, err);
         if (f->stub_pid < 0)
                 return fail(f, "fork: %s", strerror(errno));
 
         while (now_ms() - start < 10000) {
                 FILE *fp = fopen(out, "r");
 
-                while (fp && fgets(line, sizeof(line), fp))
-                        if (sscanf(line, "listening on %*[0-9.]:%d",
-                                   &f->stub_port) == 1)
+                while (fp && fgets(line, sizeof(line), fp)) {
+                        const char *colon = strrchr(line, ':');
+
+                        if (!strncmp(line, "listening on ", 13) && colon) {
+                                f->stub_port = (int)strtol(colon + 1, NULL, 10);
                                 break;
+                        }
+                }
                 if (fp)
                         fclose(fp);
                 if (f->stub_port > 0)
@@ -785,7 +821,7 @@ static int start_worker(mf_t *f, int concurrency, const char *const *extra) {
                 argv[n++] = (char *)*extra;
         argv[n] = NULL;
 
-        f->worker_pid = spawn(f, argv, log, NULL);
+        f->worker_pid = spawn(argv, log, NULL);
         if (f->worker_pid < 0)
                 return fail(f, "fork: %s", strerror(errno));
         kp_info("scenario %d: kpool-worker pid %d, log %s", f->num,
