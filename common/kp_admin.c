@@ -302,6 +302,23 @@ static void copy_metadata(char *out, size_t size, const void *metadata,
         out[n] = '\0';
 }
 
+/* Reads a group-level error: 0 none, 1 the group does not exist (so it
+ * has no commits and no members), -1 a failure, with errstr set. */
+static int group_error(const rd_kafka_error_t *error, const char *what,
+                       char *errstr, size_t errstr_size) {
+        rd_kafka_resp_err_t err;
+
+        err = error ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (!err)
+                return 0;
+        if (err == RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND)
+                return 1;
+        note_error(err);
+        snprintf(errstr, errstr_size, "%s: %s", what,
+                 rd_kafka_error_string(error));
+        return -1;
+}
+
 /* Fills rows[].committed and .last_owner from the group's committed
  * offsets. A group that does not exist has committed nothing. */
 static int fetch_committed(rd_kafka_t *rk, const char *topic, const char *group,
@@ -313,12 +330,11 @@ static int fetch_committed(rd_kafka_t *rk, const char *topic, const char *group,
         rd_kafka_topic_partition_list_t *rktparlist;
         rd_kafka_ListConsumerGroupOffsets_t *request;
         rd_kafka_AdminOptions_t *options;
-        const rd_kafka_error_t *error;
         rd_kafka_queue_t *rkqu;
         rd_kafka_event_t *rkev;
         char what[300];
         size_t ngroups;
-        int i, p, ret = -1;
+        int i, p, rc, ret = -1;
 
         rktparlist = rd_kafka_topic_partition_list_new(count);
         for (p = 0; p < count; p++)
@@ -345,16 +361,10 @@ static int fetch_committed(rd_kafka_t *rk, const char *topic, const char *group,
                          what, ngroups);
                 goto out;
         }
-        error = rd_kafka_group_result_error(groups[0]);
-        if (error && rd_kafka_error_code(error) ==
-                         RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) {
-                ret = 0;
-                goto out;
-        }
-        if (error && rd_kafka_error_code(error)) {
-                note_error(rd_kafka_error_code(error));
-                snprintf(errstr, errstr_size, "%s: %s", what,
-                         rd_kafka_error_string(error));
+        rc = group_error(rd_kafka_group_result_error(groups[0]), what, errstr,
+                         errstr_size);
+        if (rc != 0) {
+                ret = rc == 1 ? 0 : -1;
                 goto out;
         }
 
@@ -425,13 +435,12 @@ static int describe_group(rd_kafka_t *rk, const char *topic, const char *group,
                           char *errstr, size_t errstr_size) {
         const rd_kafka_ConsumerGroupDescription_t **descs;
         rd_kafka_AdminOptions_t *options;
-        const rd_kafka_error_t *error;
         kp_admin_group_t summary;
         rd_kafka_queue_t *rkqu;
         rd_kafka_event_t *rkev;
         char what[300];
         size_t ndescs, i, nmembers;
-        int ret = -1;
+        int rc, ret = -1;
 
         memset(&summary, 0, sizeof(summary));
         snprintf(summary.state, sizeof(summary.state), "Dead");
@@ -457,16 +466,10 @@ static int describe_group(rd_kafka_t *rk, const char *topic, const char *group,
 
         /* A group nobody joined yet is "Dead" (classic protocol) or not
          * found (consumer protocol): no owners either way. */
-        error = rd_kafka_ConsumerGroupDescription_error(descs[0]);
-        if (error && rd_kafka_error_code(error) ==
-                         RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND) {
-                ret = 0;
-                goto out;
-        }
-        if (error && rd_kafka_error_code(error)) {
-                note_error(rd_kafka_error_code(error));
-                snprintf(errstr, errstr_size, "%s: %s", what,
-                         rd_kafka_error_string(error));
+        rc = group_error(rd_kafka_ConsumerGroupDescription_error(descs[0]),
+                         what, errstr, errstr_size);
+        if (rc != 0) {
+                ret = rc == 1 ? 0 : -1;
                 goto out;
         }
 

@@ -279,34 +279,13 @@ int kp_backend_request(const kp_backend_conf_t *conf, const kp_task_t *task,
  * NULL with json-c's reason in errstr. */
 static json_object *parse_object(const char *body, size_t len, char *errstr,
                                  size_t errstr_size) {
-        struct json_tokener *tok;
-        enum json_tokener_error jerr;
+        char reason[256];
         json_object *obj;
-        size_t end;
 
-        if (len > INT_MAX) {
-                fail(errstr, errstr_size, "response is too large to parse");
-                return NULL;
-        }
-        tok = json_tokener_new();
-        if (!tok) {
-                fail(errstr, errstr_size, "out of memory parsing JSON");
-                return NULL;
-        }
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        obj = json_tokener_parse_ex(tok, body ? body : "", (int)len);
-        jerr = json_tokener_get_error(tok);
-        end = json_tokener_get_parse_end(tok);
-        json_tokener_free(tok);
-
-        if (!obj || jerr != json_tokener_success) {
-                if (jerr == json_tokener_continue ||
-                    jerr == json_tokener_success)
-                        jerr = json_tokener_error_parse_eof;
-                json_object_put(obj);
-                fail(errstr, errstr_size,
-                     "response is not valid JSON: %s at offset %zu",
-                     json_tokener_error_desc(jerr), end);
+        obj = kp_json_parse(body, len, reason, sizeof(reason));
+        if (!obj) {
+                fail(errstr, errstr_size, "response is not valid JSON: %s",
+                     reason);
                 return NULL;
         }
         if (!json_object_is_type(obj, json_type_object)) {

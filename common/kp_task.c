@@ -343,19 +343,17 @@ static int task_fields(kp_task_t *task, json_object *obj, size_t max_input,
         return 0;
 }
 
-static int decode_json(kp_task_t *task, const char *v, size_t len,
-                       size_t max_input, const char **kindp, char *errstr,
-                       size_t errstr_size) {
+json_object *kp_json_parse(const void *buf, size_t len, char *errstr,
+                           size_t errstr_size) {
         struct json_tokener *tok;
         enum json_tokener_error jerr;
         json_object *obj;
         size_t end;
-        int r;
 
-        if (len > INT_MAX)
-                return task_fail(kindp, KP_ERR_INVALID_JSON, errstr,
-                                 errstr_size, "value is too large to parse");
-
+        if (len > INT_MAX) {
+                snprintf(errstr, errstr_size, "too large to parse");
+                return NULL;
+        }
         tok = json_tokener_new();
         if (!tok) {
                 kp_err("Out of memory creating a JSON parser");
@@ -363,22 +361,34 @@ static int decode_json(kp_task_t *task, const char *v, size_t len,
         }
         /* Strict: trailing bytes other than whitespace are an error. */
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        obj = json_tokener_parse_ex(tok, v, (int)len);
+        obj = json_tokener_parse_ex(tok, buf ? buf : "", (int)len);
         jerr = json_tokener_get_error(tok);
         end = json_tokener_get_parse_end(tok);
         json_tokener_free(tok);
 
-        if (!obj || jerr != json_tokener_success) {
-                /* "continue" means the value ended inside the JSON. */
-                if (jerr == json_tokener_continue ||
-                    jerr == json_tokener_success)
-                        jerr = json_tokener_error_parse_eof;
-                json_object_put(obj);
+        if (obj && jerr == json_tokener_success)
+                return obj;
+        /* "continue" means the text ended inside the JSON. */
+        if (jerr == json_tokener_continue || jerr == json_tokener_success)
+                jerr = json_tokener_error_parse_eof;
+        json_object_put(obj);
+        snprintf(errstr, errstr_size, "%s at offset %zu",
+                 json_tokener_error_desc(jerr), end);
+        return NULL;
+}
+
+static int decode_json(kp_task_t *task, const char *v, size_t len,
+                       size_t max_input, const char **kindp, char *errstr,
+                       size_t errstr_size) {
+        char reason[256];
+        json_object *obj;
+        int r;
+
+        obj = kp_json_parse(v, len, reason, sizeof(reason));
+        if (!obj)
                 return task_fail(kindp, KP_ERR_INVALID_JSON, errstr,
-                                 errstr_size,
-                                 "value is not valid JSON: %s at offset %zu",
-                                 json_tokener_error_desc(jerr), end);
-        }
+                                 errstr_size, "value is not valid JSON: %s",
+                                 reason);
         if (!json_object_is_type(obj, json_type_object)) {
                 json_object_put(obj);
                 return task_fail(kindp, KP_ERR_INVALID_JSON, errstr,

@@ -61,6 +61,13 @@ void kp_task_clear(kp_task_t *task);
 char *kp_task_encode(const char *input, json_object *extra, const char *id,
                      char **idp, char *errstr, size_t errstr_size);
 
+/* Parses buf[0..len) as exactly one JSON value; trailing bytes other
+ * than whitespace are an error. Returns the value (caller puts it), or
+ * NULL with json-c's reason and where ("unexpected end of data at offset
+ * 12") in errstr. */
+json_object *kp_json_parse(const void *buf, size_t len, char *errstr,
+                           size_t errstr_size);
+
 /* Checks that buf[0..len) is well-formed UTF-8 (no overlongs, no
  * surrogates, nothing above U+10FFFF). Returns 1 if so, 0 if not. */
 int kp_utf8_valid(const char *buf, size_t len);

@@ -196,14 +196,8 @@ static int set_required(rd_kafka_conf_t *kconf, const kp_conf_t *conf,
         return kp_kafka_set(kconf, name, value, errstr, errstr_size);
 }
 
-static rd_kafka_t *
-consumer_new(worker_t *w,
-             void (*on_rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
-                                  rd_kafka_topic_partition_list_t *, void *),
-             void (*on_commit)(rd_kafka_t *, rd_kafka_resp_err_t,
-                               rd_kafka_topic_partition_list_t *, void *),
-             void (*on_error)(rd_kafka_t *, int, const char *, void *),
-             char *errstr, size_t errstr_size) {
+static rd_kafka_t *consumer_new(worker_t *w, const wk_callbacks_t *cbs,
+                                char *errstr, size_t errstr_size) {
         rd_kafka_conf_t *kconf;
         char client_id[300];
         const char *c = "consumer.";
@@ -242,9 +236,9 @@ consumer_new(worker_t *w,
                 goto fail;
 
         rd_kafka_conf_set_opaque(kconf, w);
-        rd_kafka_conf_set_rebalance_cb(kconf, on_rebalance);
-        rd_kafka_conf_set_offset_commit_cb(kconf, on_commit);
-        rd_kafka_conf_set_error_cb(kconf, on_error);
+        rd_kafka_conf_set_rebalance_cb(kconf, cbs->rebalance);
+        rd_kafka_conf_set_offset_commit_cb(kconf, cbs->commit);
+        rd_kafka_conf_set_error_cb(kconf, cbs->error);
 
         rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr, errstr_size);
         if (!rk)
@@ -257,11 +251,8 @@ fail:
         return NULL;
 }
 
-static rd_kafka_t *producer_new(
-    worker_t *w,
-    void (*on_delivery)(rd_kafka_t *, const rd_kafka_message_t *, void *),
-    void (*on_error)(rd_kafka_t *, int, const char *, void *), char *errstr,
-    size_t errstr_size) {
+static rd_kafka_t *producer_new(worker_t *w, const wk_callbacks_t *cbs,
+                                char *errstr, size_t errstr_size) {
         rd_kafka_conf_t *kconf;
         char client_id[300];
         const char *p = "producer.";
@@ -286,8 +277,8 @@ static rd_kafka_t *producer_new(
                 goto fail;
 
         rd_kafka_conf_set_opaque(kconf, w);
-        rd_kafka_conf_set_dr_msg_cb(kconf, on_delivery);
-        rd_kafka_conf_set_error_cb(kconf, on_error);
+        rd_kafka_conf_set_dr_msg_cb(kconf, cbs->delivery);
+        rd_kafka_conf_set_error_cb(kconf, cbs->error);
         rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, errstr, errstr_size);
         if (!rk)
                 goto fail;
@@ -350,9 +341,9 @@ static int check_topics(worker_t *w, char *errstr, size_t errstr_size) {
         return 0;
 }
 
-/* The rebalance callback, also run by hand for a pinned partition. */
-static void (*rebalance_fn)(rd_kafka_t *, rd_kafka_resp_err_t,
-                            rd_kafka_topic_partition_list_t *, void *);
+/* The callbacks; the rebalance one is also run by hand for a pinned
+ * partition. */
+static const wk_callbacks_t *callbacks;
 
 /* The pinned partition, as a one-element list (caller destroys). */
 static rd_kafka_topic_partition_list_t *pinned_list(worker_t *w) {
@@ -373,8 +364,8 @@ static int start_consuming(worker_t *w, char *errstr, size_t errstr_size) {
 
         if (w->pinned >= 0) {
                 list = pinned_list(w);
-                rebalance_fn(w->rk, RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, list,
-                             w);
+                callbacks->rebalance(
+                    w->rk, RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, list, w);
         } else {
                 list = rd_kafka_topic_partition_list_new(1);
                 rd_kafka_topic_partition_list_add(list, w->tasks_topic,
@@ -408,19 +399,12 @@ static void default_name(worker_t *w) {
                 snprintf(w->name, sizeof(w->name), "%s", host);
 }
 
-int wk_setup(int argc, char **argv, kp_call_done_cb *on_call_done,
-             void (*on_delivery)(rd_kafka_t *, const rd_kafka_message_t *,
-                                 void *),
-             void (*on_rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
-                                  rd_kafka_topic_partition_list_t *, void *),
-             void (*on_commit)(rd_kafka_t *, rd_kafka_resp_err_t,
-                               rd_kafka_topic_partition_list_t *, void *),
-             void (*on_error)(rd_kafka_t *, int, const char *, void *)) {
+int wk_setup(int argc, char **argv, const wk_callbacks_t *cbs) {
         worker_t *w = &the_worker;
         char errstr[1024];
         int nargs;
 
-        rebalance_fn = on_rebalance;
+        callbacks = cbs;
         /* Configuration: defaults, file, environment, flags. */
         w->conf = kp_conf_new(kp_opts_worker, kp_opts_worker_count);
         if (kp_conf_load(w->conf, argc, argv, errstr, sizeof(errstr)) == -1) {
@@ -462,19 +446,17 @@ int wk_setup(int argc, char **argv, kp_call_done_cb *on_call_done,
         default_name(w);
         kp_log_init("kpool-worker", w->name);
 
-        if (backend_setup(w, on_call_done, errstr, sizeof(errstr)) == -1) {
+        if (backend_setup(w, cbs->call_done, errstr, sizeof(errstr)) == -1) {
                 kp_err("%s", errstr);
                 return KP_EXIT_USAGE;
         }
 
-        w->rk = consumer_new(w, on_rebalance, on_commit, on_error, errstr,
-                             sizeof(errstr));
+        w->rk = consumer_new(w, cbs, errstr, sizeof(errstr));
         if (!w->rk) {
                 kp_err("cannot create the consumer: %s", errstr);
                 return KP_EXIT_USAGE;
         }
-        w->prod =
-            producer_new(w, on_delivery, on_error, errstr, sizeof(errstr));
+        w->prod = producer_new(w, cbs, errstr, sizeof(errstr));
         if (!w->prod) {
                 kp_err("cannot create the producer: %s", errstr);
                 return KP_EXIT_USAGE;
@@ -502,8 +484,8 @@ void wk_teardown(worker_t *w) {
         if (w->pinned >= 0) {
                 rd_kafka_topic_partition_list_t *list = pinned_list(w);
 
-                rebalance_fn(w->rk, RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS, list,
-                             w);
+                callbacks->rebalance(
+                    w->rk, RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS, list, w);
                 rd_kafka_topic_partition_list_destroy(list);
         }
         err = rd_kafka_consumer_close(w->rk);

@@ -5,19 +5,24 @@
 
 #include "worker.h"
 
+/* The worker's callbacks, handed to libcurl's and librdkafka's clients. */
+typedef struct wk_callbacks {
+        kp_call_done_cb *call_done;
+        void (*delivery)(rd_kafka_t *, const rd_kafka_message_t *, void *);
+        void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
+                          rd_kafka_topic_partition_list_t *, void *);
+        void (*commit)(rd_kafka_t *, rd_kafka_resp_err_t,
+                       rd_kafka_topic_partition_list_t *, void *);
+        void (*error)(rd_kafka_t *, int, const char *, void *);
+} wk_callbacks_t;
+
 /* Reads the configuration and builds the worker: backend client,
- * consumer (subscribed, or assigned its --partition), producer.
+ * consumer (subscribed, or assigned its --partition), producer. `cbs`
+ * must outlive the worker.
  * Returns -1 when the worker is ready (see wk_setup_worker()), else the
  * exit code to return at once (0 after --help or --version, else an
  * error was logged). */
-int wk_setup(int argc, char **argv, kp_call_done_cb *on_call_done,
-             void (*on_delivery)(rd_kafka_t *, const rd_kafka_message_t *,
-                                 void *),
-             void (*on_rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
-                                  rd_kafka_topic_partition_list_t *, void *),
-             void (*on_commit)(rd_kafka_t *, rd_kafka_resp_err_t,
-                               rd_kafka_topic_partition_list_t *, void *),
-             void (*on_error)(rd_kafka_t *, int, const char *, void *));
+int wk_setup(int argc, char **argv, const wk_callbacks_t *cbs);
 
 /* The one worker of this process. */
 worker_t *wk_setup_worker(void);

@@ -762,12 +762,18 @@ static int shutdown_worker(worker_t *w) {
 }
 
 int main(int argc, char **argv) {
+        static const wk_callbacks_t callbacks = {
+            .call_done = on_call_done,
+            .delivery = on_delivery,
+            .rebalance = on_rebalance,
+            .commit = on_commit,
+            .error = on_error,
+        };
         worker_t *w;
         int rc;
 
         kp_log_init("kpool-worker", NULL);
-        rc = wk_setup(argc, argv, on_call_done, on_delivery, on_rebalance,
-                      on_commit, on_error);
+        rc = wk_setup(argc, argv, &callbacks);
         if (rc != -1)
                 return rc; /* --help, --version, or a setup error */
         w = wk_setup_worker();
