@@ -237,7 +237,6 @@ static rd_kafka_t *consumer_new(worker_t *w, const wk_callbacks_t *cbs,
 
         rd_kafka_conf_set_opaque(kconf, w);
         rd_kafka_conf_set_rebalance_cb(kconf, cbs->rebalance);
-        rd_kafka_conf_set_offset_commit_cb(kconf, cbs->commit);
         rd_kafka_conf_set_error_cb(kconf, cbs->error);
 
         rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, errstr, errstr_size);
@@ -289,7 +288,7 @@ fail:
         return NULL;
 }
 
-/* Both queues write a byte to the pipe when they turn non-empty, which
+/* The queues write a byte to the pipe when they turn non-empty, which
  * wakes the loop's poll alongside curl's sockets. */
 static int wake_setup(worker_t *w, char *errstr, size_t errstr_size) {
         if (pipe2(w->wake, O_NONBLOCK | O_CLOEXEC) == -1) {
@@ -298,8 +297,10 @@ static int wake_setup(worker_t *w, char *errstr, size_t errstr_size) {
         }
         w->rkqu_cons = rd_kafka_queue_get_consumer(w->rk);
         w->rkqu_prod = rd_kafka_queue_get_main(w->prod);
+        w->rkqu_commit = rd_kafka_queue_new(w->rk);
         rd_kafka_queue_io_event_enable(w->rkqu_cons, w->wake[1], "c", 1);
         rd_kafka_queue_io_event_enable(w->rkqu_prod, w->wake[1], "p", 1);
+        rd_kafka_queue_io_event_enable(w->rkqu_commit, w->wake[1], "o", 1);
         return 0;
 }
 
@@ -495,6 +496,7 @@ void wk_teardown(worker_t *w) {
 
         rd_kafka_queue_destroy(w->rkqu_cons);
         rd_kafka_queue_destroy(w->rkqu_prod);
+        rd_kafka_queue_destroy(w->rkqu_commit);
         rd_kafka_destroy(w->rk);
         rd_kafka_destroy(w->prod);
         kp_client_destroy(w->client);

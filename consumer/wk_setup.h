@@ -11,8 +11,6 @@ typedef struct wk_callbacks {
         void (*delivery)(rd_kafka_t *, const rd_kafka_message_t *, void *);
         void (*rebalance)(rd_kafka_t *, rd_kafka_resp_err_t,
                           rd_kafka_topic_partition_list_t *, void *);
-        void (*commit)(rd_kafka_t *, rd_kafka_resp_err_t,
-                       rd_kafka_topic_partition_list_t *, void *);
         void (*error)(rd_kafka_t *, int, const char *, void *);
 } wk_callbacks_t;
 

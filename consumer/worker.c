@@ -438,13 +438,84 @@ static rd_kafka_topic_partition_list_t *commit_list(worker_t *w) {
         return list;
 }
 
-/* Commits finished work; sync waits for the broker's answer.
- * Returns 0, or -1 if the commit failed. */
-static int commit(worker_t *w, int sync) {
-        rd_kafka_topic_partition_list_t *list = commit_list(w);
-        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+/* The broker's answer to a commit. A partition whose commit failed is
+ * forgotten, so the next turn commits it again; one whose answer is below
+ * what was sent since (an older commit retried late) is committed again
+ * too, or the group's offset would stay behind. */
+static void commit_result(worker_t *w, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t *offsets) {
         int i;
 
+        if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+                return;
+        for (i = 0; offsets && i < offsets->cnt; i++) {
+                rd_kafka_topic_partition_t *rktpar = &offsets->elems[i];
+                rd_kafka_resp_err_t perr = err ? err : rktpar->err;
+                wk_part_t *part = rktpar->partition < w->nparts
+                                      ? w->parts[rktpar->partition]
+                                      : NULL;
+
+                if (!perr) {
+                        kp_debug("committed %s [%d] at offset %lld",
+                                 rktpar->topic, (int)rktpar->partition,
+                                 (long long)rktpar->offset);
+                        if (part && part->assigned &&
+                            rktpar->offset < part->committed) {
+                                part->committed = rktpar->offset;
+                                w->dirty = 1;
+                        }
+                        continue;
+                }
+                kp_warn("commit of %s [%d] at offset %lld failed: %s",
+                        rktpar->topic, (int)rktpar->partition,
+                        (long long)rktpar->offset, rd_kafka_err2str(perr));
+                if (part)
+                        part->committed = -1;
+                w->dirty = 1;
+        }
+}
+
+static void on_commit_sync(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t *offsets,
+                           void *opaque) {
+        commit_result(opaque, err, offsets);
+}
+
+/* Serves the answers to asynchronous commits, waiting up to timeout_ms
+ * for the first. */
+static void serve_commits(worker_t *w, int timeout_ms) {
+        rd_kafka_event_t *rkev;
+
+        while ((rkev = rd_kafka_queue_poll(w->rkqu_commit, timeout_ms))) {
+                timeout_ms = 0;
+                if (rd_kafka_event_type(rkev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+                        w->commit_inflight = 0;
+                        commit_result(
+                            w, rd_kafka_event_error(rkev),
+                            rd_kafka_event_topic_partition_list(rkev));
+                }
+                rd_kafka_event_destroy(rkev);
+        }
+}
+
+/* Commits finished work. One asynchronous commit is in flight at a time,
+ * and a synchronous one waits for it first: commits that overlap can
+ * land out of order and leave the group's offset behind.
+ * Returns 0, or -1 if a synchronous commit failed. */
+static int commit(worker_t *w, int sync) {
+        rd_kafka_topic_partition_list_t *list;
+        rd_kafka_resp_err_t err;
+        int64_t deadline;
+        int i;
+
+        if (!sync && w->commit_inflight)
+                return 0; /* dirty stays set: the next turn commits */
+        deadline = wk_now_ms() + 10000;
+        while (sync && w->commit_inflight && wk_now_ms() < deadline &&
+               wk_stop != 2)
+                serve_commits(w, 100);
+
+        list = commit_list(w);
         w->dirty = 0;
         w->last_commit_ms = wk_now_ms();
         if (list->cnt == 0) {
@@ -455,44 +526,23 @@ static int commit(worker_t *w, int sync) {
                 part_get(w, list->elems[i].partition)->committed =
                     list->elems[i].offset;
 
-        err = rd_kafka_commit(w->rk, list, sync ? 0 : 1);
+        if (sync)
+                err =
+                    rd_kafka_commit_queue(w->rk, list, NULL, on_commit_sync, w);
+        else
+                err =
+                    rd_kafka_commit_queue(w->rk, list, w->rkqu_commit, NULL, w);
+        if (!err && !sync)
+                w->commit_inflight = 1;
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
                 kp_warn("commit to group %s failed: %s", w->group,
                         rd_kafka_err2str(err));
                 for (i = 0; i < list->cnt; i++)
                         part_get(w, list->elems[i].partition)->committed = -1;
-        }
-        rd_kafka_topic_partition_list_destroy(list);
-        return err ? -1 : 0;
-}
-
-/* The broker's answer to an asynchronous commit. */
-static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                      rd_kafka_topic_partition_list_t *offsets, void *opaque) {
-        worker_t *w = opaque;
-        int i;
-
-        if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
-                return;
-        for (i = 0; offsets && i < offsets->cnt; i++) {
-                rd_kafka_topic_partition_t *rktpar = &offsets->elems[i];
-                rd_kafka_resp_err_t perr = err ? err : rktpar->err;
-
-                if (!perr) {
-                        kp_debug("committed %s [%d] at offset %lld",
-                                 rktpar->topic, (int)rktpar->partition,
-                                 (long long)rktpar->offset);
-                        continue;
-                }
-                /* Forget the commit, so the next turn tries again. */
-                kp_warn("commit of %s [%d] at offset %lld failed: %s",
-                        rktpar->topic, (int)rktpar->partition,
-                        (long long)rktpar->offset, rd_kafka_err2str(perr));
-                if (rktpar->partition < w->nparts &&
-                    w->parts[rktpar->partition])
-                        w->parts[rktpar->partition]->committed = -1;
                 w->dirty = 1;
         }
+        rd_kafka_topic_partition_list_destroy(list);
+        return err && err != RD_KAFKA_RESP_ERR__NO_OFFSET ? -1 : 0;
 }
 
 static int idle(const worker_t *w) {
@@ -544,6 +594,7 @@ static int drain(worker_t *w, const rd_kafka_topic_partition_list_t *revoked) {
                 wk_setup_drain_wake(w);
                 kp_client_run(w->client);
                 rd_kafka_poll(w->prod, 0);
+                serve_commits(w, 0);
                 retry_publishes(w);
                 kp_client_wait(w->client, &w->wake[0], 1, 50);
         }
@@ -701,6 +752,7 @@ static void run(worker_t *w) {
                 wk_setup_drain_wake(w);
 
                 more = poll_consumer(w);
+                serve_commits(w, 0);
                 full = fetch_tasks(w);
                 start_calls(w);
                 kp_client_run(w->client);
@@ -766,7 +818,6 @@ int main(int argc, char **argv) {
             .call_done = on_call_done,
             .delivery = on_delivery,
             .rebalance = on_rebalance,
-            .commit = on_commit,
             .error = on_error,
         };
         worker_t *w;

@@ -72,6 +72,8 @@ typedef struct worker {
         rd_kafka_t *rk;   /* consumer of <pool>.tasks */
         rd_kafka_t *prod; /* producer of results */
         rd_kafka_queue_t *rkqu_cons, *rkqu_prod;
+        rd_kafka_queue_t *rkqu_commit; /* answers to asynchronous commits */
+        int commit_inflight;           /* an asynchronous commit is out */
         int wake[2]; /* both queues write here when they become non-empty */
         kp_client_t *client;
 
