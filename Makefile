@@ -51,7 +51,8 @@ BINS := $(BUILD)/kpool $(BUILD)/kpool-worker $(BUILD)/kpool-stub-llm \
         $(BUILD)/kpool-mock-faults
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/%,$(UNIT_SRC))
 ASAN_BINS := $(BUILD)/asan/kpool $(BUILD)/asan/kpool-worker \
-             $(BUILD)/asan/kpool-stub-llm
+             $(BUILD)/asan/kpool-stub-llm $(BUILD)/asan/kpool-mock-faults \
+             $(BUILD)/asan/kpool-txn-produce
 
 .PHONY: all bins deps test check unit integration demo bench lint format \
         clean asan
@@ -102,6 +103,12 @@ $(BUILD)/asan/kpool: $(call sobj,$(KPOOL_SRC)) $(BUILD)/asan/libkpool.a
 	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/asan/kpool-worker: $(call sobj,$(WORKER_SRC)) $(BUILD)/asan/libkpool.a
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/asan/kpool-mock-faults: $(call sobj,$(MOCK_SRC)) $(BUILD)/asan/libkpool.a
+	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/asan/kpool-txn-produce: $(call sobj,$(TXN_SRC))
 	$(CC) $(SAN) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/asan/kpool-stub-llm: $(call sobj,$(STUB_SRC)) $(BUILD)/asan/libkpool.a
