@@ -23,7 +23,7 @@ static int fail_error(const char *what, rd_kafka_error_t *error) {
 int main(int argc, char **argv) {
         rd_kafka_conf_t *kconf = rd_kafka_conf_new();
         rd_kafka_error_t *error;
-        char errstr[512], txid[64];
+        char errstr[512], txid[64], *end;
         rd_kafka_t *rk;
         int32_t partition;
         int i, rc = 0;
@@ -33,7 +33,12 @@ int main(int argc, char **argv) {
                                 "PARTITION TEXT...\n");
                 return 2;
         }
-        partition = (int32_t)atoi(argv[3]);
+        partition = (int32_t)strtol(argv[3], &end, 10);
+        if (*argv[3] == '\0' || *end != '\0' || partition < 0) {
+                fprintf(stderr, "kpool-txn-produce: bad partition '%s'\n",
+                        argv[3]);
+                return 2;
+        }
         snprintf(txid, sizeof(txid), "kpool-txn-test-%d", (int)getpid());
         if (rd_kafka_conf_set(kconf, "bootstrap.servers", argv[1], errstr,
                               sizeof(errstr)) ||
