@@ -526,13 +526,17 @@ int kp_admin_group_lag(rd_kafka_t *rk, const char *topic, const char *group,
         }
 
         /* A fresh broker answers "coordinator load in progress" for a
-         * while: ask again until the timeout rather than fail. */
+         * while: ask again until the timeout rather than fail. The group
+         * is described before its offsets are listed: librdkafka 2.14
+         * crashes when ListConsumerGroupOffsets, sent from a client that
+         * is not a group member, meets a coordinator that is not ready,
+         * and the description succeeds only once the coordinator is. */
         for (deadline = now_ms() + timeout_ms;;) {
                 admin_transient = 0;
-                if (fetch_committed(rk, topic, group, count, rows, timeout_ms,
-                                    errstr, errstr_size) == 0 &&
-                    describe_group(rk, topic, group, count, rows, groupp,
-                                   timeout_ms, errstr, errstr_size) == 0)
+                if (describe_group(rk, topic, group, count, rows, groupp,
+                                   timeout_ms, errstr, errstr_size) == 0 &&
+                    fetch_committed(rk, topic, group, count, rows, timeout_ms,
+                                    errstr, errstr_size) == 0)
                         break;
                 if (!admin_transient || now_ms() + 250 >= deadline)
                         goto fail;

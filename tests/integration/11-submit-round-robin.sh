@@ -5,6 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 
 pool=$(new_pool)
+work_err=$(mktemp)
+trap 'rm -f "$work_err"' EXIT
 
 # ends: the end offset of each partition, space-separated.
 ends() {
@@ -25,8 +27,9 @@ for i in 1 2 3 4 5 6 7 8 9; do
         [[ "$out" =~ ^[0-9a-f]{32}$ ]] ||
                 fail "submit $i: expected one 32-hex id on stdout, got: $out"
 done
-[ "$(ends)" = "3 3 3" ] ||
-        fail "9 separate submits: expected 3 3 3 per partition, got $(ends)"
+seen=$(ends 2>"$work_err")
+[ "$seen" = "3 3 3" ] ||
+        fail "9 separate submits: expected 3 3 3 per partition, got '$seen' ($(cat "$work_err")); read again: $(ends)"
 
 # Six in one go top up evenly as well.
 run "$KPOOL" submit --pool "$pool" a b c d e f
