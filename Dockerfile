@@ -5,12 +5,11 @@
 #   docker run --rm kpool --help
 #   docker run --rm --entrypoint kpool kpool --help
 
-# Build stage: the same steps as a developer's machine. scripts/setup
-# installs the Debian packages and builds librdkafka (Debian bookworm's is
-# older than kpool needs) into $KPOOL_CACHE; the Makefile links the
-# programs against it with an rpath into /opt/kpool. setup installs the
-# whole developer package list (linters and Java for a local broker too):
-# a heavier build stage, but one way to build, and none of it is shipped.
+# Build stage: the same steps as a developer's machine. `scripts/setup
+# build` installs the Debian packages needed to build and builds
+# librdkafka (Debian bookworm's is older than kpool needs) into
+# $KPOOL_CACHE; the Makefile links the programs against it with an rpath
+# into /opt/kpool.
 FROM debian:bookworm AS build
 
 ENV KPOOL_CACHE=/opt/kpool
@@ -18,7 +17,7 @@ WORKDIR /src
 
 # Dependencies first, so a source change does not rebuild librdkafka.
 COPY scripts/ scripts/
-RUN scripts/setup deps && rm -rf /var/lib/apt/lists/*
+RUN scripts/setup build && rm -rf /var/lib/apt/lists/*
 
 COPY Makefile ./
 COPY common/ common/
