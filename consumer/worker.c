@@ -835,11 +835,12 @@ int main(int argc, char **argv) {
 
         run(w);
         rc = shutdown_worker(w);
+        if (wk_stop != 2)
+                wk_teardown(w); /* leaves the group */
         kp_info("stopped: %llu ok, %llu errors, %llu result deliveries retried",
                 (unsigned long long)w->n_ok, (unsigned long long)w->n_error,
                 (unsigned long long)w->n_publish_failed);
         if (wk_stop == 2)
                 _exit(rc);
-        wk_teardown(w);
         return rc;
 }
