@@ -288,6 +288,17 @@ fail:
         return NULL;
 }
 
+/* The consumer's max.poll.interval.ms, as configured. */
+static long max_poll_interval_ms(rd_kafka_t *rk) {
+        char value[32];
+        size_t size = sizeof(value);
+
+        if (rd_kafka_conf_get(rd_kafka_conf(rk), "max.poll.interval.ms", value,
+                              &size) != RD_KAFKA_CONF_OK)
+                return 300000;
+        return strtol(value, NULL, 10);
+}
+
 /* The queues write a byte to the pipe when they turn non-empty, which
  * wakes the loop's poll alongside curl's sockets. */
 static int wake_setup(worker_t *w, char *errstr, size_t errstr_size) {
@@ -457,6 +468,7 @@ int wk_setup(int argc, char **argv, const wk_callbacks_t *cbs) {
                 kp_err("cannot create the consumer: %s", errstr);
                 return KP_EXIT_USAGE;
         }
+        w->revoke_drain_ms = max_poll_interval_ms(w->rk) / 2;
         w->prod = producer_new(w, cbs, errstr, sizeof(errstr));
         if (!w->prod) {
                 kp_err("cannot create the producer: %s", errstr);

@@ -570,8 +570,14 @@ static void maybe_commit(worker_t *w) {
  * the partitions in `revoked` (NULL: all) has any left, or the drain
  * deadline passes. Returns the number of tasks still unfinished. */
 static int drain(worker_t *w, const rd_kafka_topic_partition_list_t *revoked) {
-        int64_t deadline = wk_now_ms() + w->drain_ms;
+        int64_t deadline;
         int left;
+
+        /* A revocation drains inside the consumer's poll, and the group
+         * expects the member back within max.poll.interval.ms. */
+        deadline = wk_now_ms() + (revoked && w->revoke_drain_ms < w->drain_ms
+                                      ? w->revoke_drain_ms
+                                      : w->drain_ms);
 
         for (;;) {
                 int i;

@@ -67,6 +67,7 @@ typedef struct worker {
         int32_t pinned; /* --partition, or -1 */
         size_t max_input;
         long drain_ms;
+        long revoke_drain_ms; /* half of max.poll.interval.ms */
         long commit_interval_ms;
 
         rd_kafka_t *rk;   /* consumer of <pool>.tasks */
