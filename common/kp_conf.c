@@ -531,10 +531,20 @@ void kp_conf_destroy(kp_conf_t *conf) {
  * Setting by name
  */
 
+/* "ORIGIN: KEY: unknown key", with the near miss when there is one.
+ * Returns -1. */
+static int unknown_key(const char *origin, const char *key, const char *hint,
+                       char *errstr, size_t errstr_size) {
+        if (hint)
+                return seterr(errstr, errstr_size,
+                              "%s: %s: unknown key (did you mean %s?)", origin,
+                              key, hint);
+        return seterr(errstr, errstr_size, "%s: %s: unknown key", origin, key);
+}
+
 int kp_conf_set(kp_conf_t *conf, const char *name, const char *value,
                 const char *origin, char *errstr, size_t errstr_size) {
         conf_slot_t *slot;
-        const char *hint;
 
         if (!strncmp(name, "kafka.", 6)) {
                 if (!name[6])
@@ -548,14 +558,8 @@ int kp_conf_set(kp_conf_t *conf, const char *name, const char *value,
 
         slot = slot_find(conf, name);
         if (!slot) {
-                hint = kp_conf_suggest(conf, name);
-                if (hint)
-                        return seterr(errstr, errstr_size,
-                                      "%s: %s: unknown key (did you mean "
-                                      "%s?)",
-                                      origin, name, hint);
-                return seterr(errstr, errstr_size, "%s: %s: unknown key",
-                              origin, name);
+                return unknown_key(origin, name, kp_conf_suggest(conf, name),
+                                   errstr, errstr_size);
         }
         return slot_set(slot, value, origin, errstr, errstr_size);
 }
@@ -581,7 +585,6 @@ static int file_line(kp_conf_t *conf, const char *path, int lineno, char *line,
         char origin[512];
         char *key, *value, *eq;
         size_t vlen;
-        const char *hint;
         conf_slot_t *slot;
 
         line = trim(line);
@@ -620,14 +623,8 @@ static int file_line(kp_conf_t *conf, const char *path, int lineno, char *line,
                 /* Another program's key: one file serves them all. */
                 if (key_known_anywhere(conf, key))
                         return 0;
-                hint = suggest_any(conf, key);
-                if (hint)
-                        return seterr(errstr, errstr_size,
-                                      "%s: %s: unknown key (did you mean "
-                                      "%s?)",
-                                      origin, key, hint);
-                return seterr(errstr, errstr_size, "%s: %s: unknown key",
-                              origin, key);
+                return unknown_key(origin, key, suggest_any(conf, key), errstr,
+                                   errstr_size);
         }
         /* This program takes the key from flags only, but another may
          * take it from the file (`partition`: the worker's own). */
